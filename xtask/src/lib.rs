@@ -1,0 +1,1 @@
+//! ksm-hotremove-harness: config -> build -> boot -> console -> verdict -> report.
