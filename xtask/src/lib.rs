@@ -1,1 +1,24 @@
 //! ksm-hotremove-harness: config -> build -> boot -> console -> verdict -> report.
+//!
+//! Pure stages (`kconfig`, `matrix`, `console`, `verdict`) take data and return data; only
+//! `build`, `image`, `runner`, `qmp` and `report` touch processes and files.
+
+pub mod arch;
+pub mod build;
+pub mod commands;
+pub mod console;
+pub mod host;
+pub mod image;
+pub mod kconfig;
+pub mod matrix;
+pub mod paths;
+pub mod patches;
+pub mod procs;
+pub mod progress;
+pub mod qmp;
+pub mod report;
+pub mod runner;
+pub mod rustcore;
+pub mod source;
+pub mod util;
+pub mod verdict;

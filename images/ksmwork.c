@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmwork: the guest workload of ksm-hotremove-harness.
+ *
+ * Maps N MiB of anonymous memory, mostly identical pages (KSM merges them)
+ * plus every Nth page distinct (KSM must leave them alone), marks it
+ * MADV_MERGEABLE, and then answers requests on stdin, one word a line:
+ *
+ *   blocks WHEN   print which memory blocks hold our pages (and how many
+ *                 of them are KSM pages), from /proc/self/pagemap and
+ *                 /proc/kpageflags, and write the block ids to BLOCKS_FILE
+ *   verify        check every byte against the pattern it was filled with
+ *   quit          exit (status 0 if every verify passed)
+ *
+ * Everything it reports is a "@@KSMH" marker line on stdout: the host reads
+ * them from the console, so they are one line each, key=value, versioned by
+ * the init's hello marker.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define KPF_KSM 21
+#define PM_PRESENT (1ULL << 63)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+#define MAX_BLOCKS 4096
+
+static size_t page_size;
+static size_t npages;
+static unsigned distinct_every;
+static unsigned char *area;
+
+/* Distinct pages carry their own index so that a misplaced page is caught too. */
+static unsigned char expected_byte(size_t page, size_t off)
+{
+	if (page % distinct_every == 0)
+		return (unsigned char)((page * 131 + off * 7 + 1) & 0xff);
+	return (unsigned char)(0x5a ^ (off & 0x0f));
+}
+
+static void fill(void)
+{
+	for (size_t p = 0; p < npages; p++)
+		for (size_t o = 0; o < page_size; o++)
+			area[p * page_size + o] = expected_byte(p, o);
+}
+
+static unsigned long long read_hex_file(const char *path)
+{
+	char buf[64] = { 0 };
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = 0;
+	close(fd);
+	return strtoull(buf, NULL, 16);
+}
+
+static int report_blocks(const char *when, const char *blocks_file)
+{
+	static unsigned long pages_in[MAX_BLOCKS], ksm_in[MAX_BLOCKS];
+	unsigned long long block_bytes =
+		read_hex_file("/sys/devices/system/memory/block_size_bytes");
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	int kf = open("/proc/kpageflags", O_RDONLY);
+	unsigned long absent = 0, ksm_total = 0;
+	FILE *out;
+
+	if (!block_bytes || pm < 0 || kf < 0) {
+		printf("@@KSMH error what=blocks reason=%s\n",
+		       !block_bytes ? "no-block_size_bytes" : strerror(errno));
+		return -1;
+	}
+	memset(pages_in, 0, sizeof(pages_in));
+	memset(ksm_in, 0, sizeof(ksm_in));
+	for (size_t p = 0; p < npages; p++) {
+		uint64_t ent = 0, flags = 0;
+		off_t off = (off_t)((uintptr_t)(area + p * page_size) / page_size) * 8;
+
+		if (pread(pm, &ent, 8, off) != 8 || !(ent & PM_PRESENT) ||
+		    !(ent & PM_PFN_MASK)) {
+			absent++;
+			continue;
+		}
+		uint64_t pfn = ent & PM_PFN_MASK;
+		uint64_t block = pfn * page_size / block_bytes;
+
+		if (block >= MAX_BLOCKS) {
+			absent++;
+			continue;
+		}
+		pages_in[block]++;
+		if (pread(kf, &flags, 8, (off_t)pfn * 8) == 8 &&
+		    (flags >> KPF_KSM) & 1) {
+			ksm_in[block]++;
+			ksm_total++;
+		}
+	}
+	close(pm);
+	close(kf);
+
+	out = blocks_file ? fopen(blocks_file, "w") : NULL;
+	for (unsigned b = 0; b < MAX_BLOCKS; b++) {
+		if (!pages_in[b])
+			continue;
+		printf("@@KSMH block-usage when=%s block=%u pages=%lu ksm=%lu\n",
+		       when, b, pages_in[b], ksm_in[b]);
+		if (out)
+			fprintf(out, "%u\n", b);
+	}
+	if (out)
+		fclose(out);
+	printf("@@KSMH workload-pages when=%s pages=%zu ksm=%lu absent=%lu\n",
+	       when, npages, ksm_total, absent);
+	return 0;
+}
+
+static int verify(void)
+{
+	size_t bad_bytes = 0, bad_pages = 0, first_bad = (size_t)-1;
+
+	for (size_t p = 0; p < npages; p++) {
+		size_t bad_here = 0;
+
+		for (size_t o = 0; o < page_size; o++)
+			if (area[p * page_size + o] != expected_byte(p, o))
+				bad_here++;
+		if (bad_here) {
+			bad_pages++;
+			bad_bytes += bad_here;
+			if (first_bad == (size_t)-1)
+				first_bad = p;
+		}
+	}
+	printf("@@KSMH verify result=%s bytes=%zu bad_bytes=%zu bad_pages=%zu",
+	       bad_bytes ? "fail" : "ok", npages * page_size, bad_bytes,
+	       bad_pages);
+	if (bad_pages)
+		printf(" first_bad_page=%zu", first_bad);
+	printf("\n");
+	return bad_bytes ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 32;
+	const char *blocks_file = argc > 2 ? argv[2] : NULL;
+	char line[128], when[64];
+	int status = 0;
+
+	distinct_every = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 8;
+	if (!mib || !distinct_every) {
+		fprintf(stderr, "usage: ksmwork MIB [BLOCKS_FILE] [DISTINCT_EVERY]\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	npages = mib * 1024 * 1024 / page_size;
+	area = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED) {
+		printf("@@KSMH error what=mmap reason=%s\n", strerror(errno));
+		return 1;
+	}
+	fill();
+	if (madvise(area, npages * page_size, MADV_MERGEABLE)) {
+		printf("@@KSMH error what=madvise reason=%s\n", strerror(errno));
+		return 1;
+	}
+	printf("@@KSMH workload-ready mib=%lu pages=%zu page_size=%zu distinct=%zu\n",
+	       mib, npages, page_size, (npages + distinct_every - 1) / distinct_every);
+
+	while (fgets(line, sizeof(line), stdin)) {
+		if (sscanf(line, "blocks %63s", when) == 1) {
+			if (report_blocks(when, blocks_file))
+				status = 1;
+		} else if (!strncmp(line, "verify", 6)) {
+			if (verify())
+				status = 1;
+		} else if (!strncmp(line, "quit", 4)) {
+			break;
+		}
+		printf("@@KSMH workload-ack cmd=%.*s\n", (int)strcspn(line, "\n"), line);
+	}
+	printf("@@KSMH workload-exit status=%d\n", status);
+	return status;
+}

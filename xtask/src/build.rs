@@ -1,0 +1,152 @@
+//! Kernel builds: per-arch source copy + variant patch series -> verified .config -> make.
+//! One build tree per (source, arch, Kconfig hash) in the cache, shared by the variants, so a
+//! variant switch rebuilds only what its patches touch; ccache makes a lost tree cheap.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+
+use crate::arch::Arch;
+use crate::kconfig;
+use crate::matrix::Variant;
+use crate::patches;
+use crate::source::{self, KernelSource};
+
+pub struct BuildRequest<'a> {
+    pub cache: &'a Path,
+    pub repo: &'a Path,
+    pub src: &'a KernelSource,
+    pub arch: Arch,
+    pub variant: &'a Variant,
+    /// Where this cell's copy of the logs and final .config go.
+    pub out_dir: &'a Path,
+    pub jobs: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub build_dir: PathBuf,
+    pub image: PathBuf,
+    pub configured: bool,
+    pub patched: bool,
+    /// The kernel image was relinked by this build.
+    pub relinked: bool,
+    pub seconds: f64,
+}
+
+pub fn build_dir(cache: &Path, src: &KernelSource, arch: Arch, cfg_hash: &str) -> PathBuf {
+    cache.join("build").join(&src.id).join(format!("{}-{cfg_hash}", arch.name()))
+}
+
+/// `make -C tree O=out ARCH=.. CROSS_COMPILE=.. CC="ccache gcc" ARGS...` with the build's environment.
+fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, args: &[String]) -> duct::Expression {
+    let mut v = vec![
+        "-C".to_string(),
+        tree.display().to_string(),
+        format!("O={}", out.display()),
+        format!("ARCH={}", m.kernel_arch),
+        format!("CROSS_COMPILE={}", m.cross_prefix),
+        format!("CC=ccache {}", m.gcc()),
+    ];
+    v.extend(args.iter().cloned());
+    duct::cmd("make", v)
+        .env("CCACHE_DIR", cache.join("ccache"))
+        // Paths below the cache become relative, so a new build tree (new Kconfig hash, another
+        // clone's cache layout) still hits the objects an older tree compiled.
+        .env("CCACHE_BASEDIR", cache)
+        // Fixed build identity: a rebuild with nothing changed stays a no-op and reproducible.
+        .env("KBUILD_BUILD_TIMESTAMP", "2013-04-29 00:00:00 UTC")
+        .env("KBUILD_BUILD_USER", "ksmh")
+        .env("KBUILD_BUILD_HOST", "ksm-hotremove-harness")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+}
+
+/// Runs `expr` with output to `log`; on failure, says what failed, the last lines and the log.
+fn run_logged(expr: duct::Expression, log: &Path, what: &str) -> Result<()> {
+    let out = expr.stderr_to_stdout().stdout_path(log).unchecked().run().with_context(|| format!("starting {what}"))?;
+    if !out.status.success() {
+        bail!("{what} failed ({}). Last lines:\n{}\nfull log: {}", out.status, crate::util::tail_lines(log, 25), log.display());
+    }
+    Ok(())
+}
+
+pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
+    let t0 = Instant::now();
+    let m = req.arch.machine();
+    for tool in ["make", "ccache", "patch", m.gcc().as_str()] {
+        crate::host::require_cmd(tool)?;
+    }
+    std::fs::create_dir_all(req.out_dir)?;
+
+    stage("sync");
+    let tree = source::arch_tree(req.cache, req.src, req.arch);
+    source::sync_tree(req.src, &tree, &patches::owned_files(&tree))?;
+    stage("patch");
+    let series = patches::expand(&req.variant.patch_paths(req.repo))?;
+    let patched = patches::switch(&tree, &req.src.pristine, &series)?;
+
+    stage("configure");
+    let frags = kconfig::load(kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo)))?;
+    let out = build_dir(req.cache, req.src, req.arch, &frags.hash);
+    std::fs::create_dir_all(&out)?;
+    let config = out.join(".config");
+    let stamp = out.join(".ksmh-configured");
+    let configured = !(stamp.exists() && config.exists());
+    if configured {
+        let _ = std::fs::remove_file(&stamp);
+        // allnoconfig, not tinyconfig: tinyconfig turns PRINTK off.
+        run_logged(make_cmd(m, &tree, &out, req.cache, &["allnoconfig".into()]), &req.out_dir.join("kconfig-allnoconfig.log"), "make allnoconfig")?;
+        let mut merge_args: Vec<String> = vec!["-m".into(), "-O".into(), out.display().to_string(), config.display().to_string()];
+        merge_args.extend(frags.files.iter().map(|f| f.display().to_string()));
+        let merge = duct::cmd(tree.join("scripts/kconfig/merge_config.sh"), &merge_args)
+            .dir(&tree)
+            .env("ARCH", m.kernel_arch)
+            .env("CROSS_COMPILE", m.cross_prefix);
+        run_logged(merge, &req.out_dir.join("kconfig-merge.log"), "merge_config.sh")?;
+        run_logged(make_cmd(m, &tree, &out, req.cache, &["olddefconfig".into()]), &req.out_dir.join("kconfig-olddefconfig.log"), "make olddefconfig")?;
+    }
+    let final_cfg = kconfig::parse(&std::fs::read_to_string(&config).context("reading the final .config")?);
+    let mismatches = kconfig::verify(&frags.requested, &final_cfg);
+    if !mismatches.is_empty() {
+        let kout = ["kconfig-merge.log", "kconfig-olddefconfig.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(req.out_dir.join(f)).unwrap_or_default())
+            .collect::<String>();
+        let lines: Vec<String> = mismatches
+            .iter()
+            .map(|mm| match kconfig::explain(&mm.symbol, &kout) {
+                Some(why) => format!("  {mm} ({why})"),
+                None => format!("  {mm} (its dependencies are not met: see `make menuconfig` / Kconfig for CONFIG_{})", mm.symbol),
+            })
+            .collect();
+        let _ = std::fs::remove_file(&stamp);
+        bail!("Kconfig dropped requested symbols in {}:\n{}\nfix the fragments in configs/kconfig/", config.display(), lines.join("\n"));
+    }
+    std::fs::write(&stamp, &frags.hash)?;
+    std::fs::copy(&config, req.out_dir.join("config"))?;
+
+    let mut extra: Vec<String> = vec![format!("-j{}", req.jobs)];
+    if req.variant.rust {
+        stage("rust-core");
+        let rs = crate::rustcore::ensure_sysroot(req.cache, m.rust_target)?;
+        extra.push(format!("KSM_RUSTC={}", rs.rustc.display()));
+        extra.push(format!("KSM_RUST_SYSROOT={}", rs.sysroot.display()));
+        extra.push(format!("KSM_RUST_SRC={}", req.repo.join("rust-ksm").display()));
+    }
+    stage("build");
+    let image = m.image_path(&out);
+    let before = mtime(&image);
+    let make = make_cmd(m, &tree, &out, req.cache, &extra);
+    let log = req.out_dir.join("build.log");
+    run_logged(make, &log, &format!("kernel build ({} {})", req.arch, req.variant.name))?;
+    if !image.exists() {
+        bail!("the build finished but left no {}; see {}", image.display(), log.display());
+    }
+    Ok(Built { relinked: mtime(&image) != before, build_dir: out, image, configured, patched, seconds: t0.elapsed().as_secs_f64() })
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    p.metadata().and_then(|m| m.modified()).ok()
+}

@@ -1,0 +1,253 @@
+//! The subcommands behind `cargo xtask`: flat, each a function from parsed arguments to an
+//! exit status. Arguments are parsed in main.rs (clap); the work is here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::arch::Arch;
+use crate::matrix::{self, Cell, Expect, MatrixFile, Scenario, Variant};
+use crate::progress::Progress;
+use crate::report::{self, Results};
+use crate::runner::{self, CellResult};
+use crate::verdict::Outcome;
+
+pub struct Common {
+    pub cache: PathBuf,
+    pub results: PathBuf,
+    pub kernel_src: Option<PathBuf>,
+    pub matrix: PathBuf,
+    pub jobs: usize,
+}
+
+impl Common {
+    pub fn load_matrix(&self) -> Result<MatrixFile> {
+        matrix::load(&self.matrix)
+    }
+
+    /// `--kernel-src` wins over the matrix's kernel.source.
+    fn kernel_src(&self, m: &MatrixFile) -> Option<PathBuf> {
+        self.kernel_src.clone().or_else(|| (m.kernel.source != "debian").then(|| PathBuf::from(&m.kernel.source)))
+    }
+
+    fn repro_args(&self, m: &MatrixFile) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(k) = self.kernel_src(m) {
+            v.push("--kernel-src".into());
+            v.push(k.display().to_string());
+        }
+        if self.matrix != matrix::default_path(&crate::paths::repo_root()) {
+            v.push("--matrix".into());
+            v.push(self.matrix.display().to_string());
+        }
+        v
+    }
+}
+
+pub struct RunArgs {
+    pub arch: Arch,
+    pub variant: Option<String>,
+    pub scenario: Scenario,
+    pub patches: Vec<PathBuf>,
+    pub expect: Option<Expect>,
+    pub mib: Option<u32>,
+    pub timeout: Option<u64>,
+}
+
+/// `cargo xtask run`: one cell, same machinery and results folder as the matrix.
+pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
+    let m = c.load_matrix()?;
+    let variant = match (&a.variant, a.patches.is_empty()) {
+        (Some(name), true) => m.variants.get(name).cloned().with_context(|| {
+            format!("unknown variant {name:?}; {} defines: {}", c.matrix.display(), m.variants.keys().cloned().collect::<Vec<_>>().join(", "))
+        })?,
+        (None, true) => bail!("give --variant NAME (one of: {}) or --patch FILE...", m.variants.keys().cloned().collect::<Vec<_>>().join(", ")),
+        (name, false) => {
+            let base = name.as_ref().and_then(|n| m.variants.get(n)).cloned();
+            let mut patches = base.as_ref().map(|b| b.patches.clone()).unwrap_or_default();
+            for p in &a.patches {
+                patches.push(p.canonicalize().with_context(|| format!("--patch {}: no such file", p.display()))?);
+            }
+            Variant {
+                name: name.clone().map(|n| format!("{n}+patch")).unwrap_or_else(|| "custom".into()),
+                description: "ad hoc: --patch".into(),
+                patches,
+                kconfig: base.as_ref().map(|b| b.kconfig.clone()).unwrap_or_default(),
+                rust: base.as_ref().is_some_and(|b| b.rust),
+                expect: a.expect.unwrap_or(Expect::Clean),
+                splat_locks: base.as_ref().map(|b| b.splat_locks.clone()).unwrap_or_default(),
+                boot_line: base.as_ref().and_then(|b| b.boot_line.clone()),
+            }
+        }
+    };
+    let mut variant = variant;
+    if let Some(e) = a.expect {
+        variant.expect = e;
+    }
+    let cell = Cell {
+        arch: a.arch,
+        expectation: variant.expectation(a.scenario),
+        scenario: a.scenario,
+        timeout: a.timeout.unwrap_or_else(|| m.timeouts.get(&a.arch).copied().unwrap_or(a.arch.machine().default_timeout)),
+        mib: a.mib.unwrap_or(m.workload.mib),
+        variant,
+    };
+    let dir = c.results.join(format!("{}-run-{}", crate::util::now_stamp(), cell.id()));
+    let results = run_cells(c, &m, vec![cell], &dir)?;
+    let cell = &results.cells[0];
+    print_cell(cell);
+    println!("results: {}", dir.display());
+    Ok(cell.verdict.outcome.exit_code())
+}
+
+pub fn print_cell(c: &CellResult) {
+    println!("{}: {} — {}", c.id, c.verdict.outcome.name(), c.verdict.reason);
+    for ch in &c.verdict.checks {
+        println!("  [{}] {:<26} {}", if ch.ok { "ok" } else { "!!" }, ch.name, ch.detail);
+    }
+    for f in c.findings.findings.iter().filter(|f| f.category != crate::console::Category::Info) {
+        println!("  splat: {} [{}] (console lines {}-{})", f.title, f.fingerprint, f.first_line, f.last_line);
+        if let Some(l) = &f.lockdep {
+            println!("    acquiring {:?} while holding {:?}; chain {:?}", l.acquiring, l.held, l.chain);
+        }
+    }
+    println!("  artifacts: {} (console.log, build.log, config, qmp.log, findings.json, reproduce.sh)", c.dir.display());
+}
+
+/// Runs cells one after another into `dir`, always writing the report, even on interruption.
+pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Result<Results> {
+    let started = crate::util::now_rfc3339();
+    let src = crate::source::resolve(&c.cache, c.kernel_src(m).as_deref())?;
+    report::write_metadata(
+        dir,
+        &crate::paths::repo_root(),
+        &src,
+        serde_json::json!({ "cells": cells.iter().map(Cell::id).collect::<Vec<_>>(), "matrix": c.matrix, "cache": c.cache }),
+    )?;
+    let progress = Progress::new();
+    progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
+    let repro = c.repro_args(m);
+    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, jobs: c.jobs, repro_args: &repro };
+    let mut done: Vec<CellResult> = Vec::new();
+    let mut not_run = Vec::new();
+    for cell in &cells {
+        if crate::procs::interrupted() {
+            not_run.push(cell.id());
+            continue;
+        }
+        let mut p = progress.cell(&cell.id());
+        let r = runner::run_cell(&ctx, cell, &dir.join(cell.id()), &mut |s| p.stage(s));
+        p.finish(&format!("{} {}", r.verdict.outcome.name(), r.verdict.reason));
+        done.push(r);
+        // Partial report after every cell: a killed run still leaves the finished cells reported.
+        let partial = Results {
+            schema: report::SCHEMA,
+            started: started.clone(),
+            finished: crate::util::now_rfc3339(),
+            interrupted: true,
+            outcome: runner::outcome_of(&done),
+            not_run: cells.iter().skip(done.len()).map(Cell::id).collect(),
+            cells: done.clone(),
+        };
+        report::write(dir, &partial)?;
+    }
+    let results = Results {
+        schema: report::SCHEMA,
+        started,
+        finished: crate::util::now_rfc3339(),
+        interrupted: crate::procs::interrupted(),
+        outcome: if done.is_empty() { Outcome::Error } else { runner::outcome_of(&done) },
+        not_run,
+        cells: done,
+    };
+    report::write(dir, &results)?;
+    Ok(results)
+}
+
+pub struct MatrixArgs {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+    pub list: bool,
+    pub json: bool,
+    pub cell: Vec<String>,
+    pub shard: Option<(usize, usize)>,
+}
+
+pub fn select(m: &MatrixFile, a: &MatrixArgs) -> Result<Vec<Cell>> {
+    let mut cells = matrix::plan(m, &a.only, &a.skip);
+    if !a.cell.is_empty() {
+        for id in &a.cell {
+            if !cells.iter().any(|c| &c.id() == id) {
+                bail!("no cell {id:?} in the matrix (see `cargo xtask matrix --list`)");
+            }
+        }
+        cells.retain(|c| a.cell.contains(&c.id()));
+    }
+    if let Some((i, n)) = a.shard {
+        // Contiguous shards keep one arch's cells together, so each shard builds as few trees as possible.
+        let per = cells.len().div_ceil(n);
+        cells = cells.into_iter().skip((i - 1) * per).take(per).collect();
+    }
+    Ok(cells)
+}
+
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or("use I/N, e.g. 1/2")?;
+    let (i, n): (usize, usize) = (i.parse().map_err(|_| "I must be a number")?, n.parse().map_err(|_| "N must be a number")?);
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
+    }
+    Ok((i, n))
+}
+
+pub fn matrix_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
+    let m = c.load_matrix()?;
+    let cells = select(&m, &a)?;
+    if a.list {
+        if a.json {
+            let v: Vec<serde_json::Value> = cells
+                .iter()
+                .map(|c| serde_json::json!({"id": c.id(), "arch": c.arch, "variant": c.variant.name, "scenario": c.scenario, "expectation": c.expectation}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            for c in &cells {
+                println!("{}", c.id());
+            }
+        }
+        return Ok(0);
+    }
+    if cells.is_empty() {
+        bail!("no cells selected (check --only/--skip/--cell/--shard)");
+    }
+    let (results, dir) = run_matrix(c, &m, cells)?;
+    println!("{}", report::table(&results));
+    println!("outcome: {}   results: {}", results.outcome.name(), dir.display());
+    Ok(if results.outcome == Outcome::Pass && !results.interrupted { 0 } else { 1 })
+}
+
+fn run_matrix(c: &Common, m: &MatrixFile, cells: Vec<Cell>) -> Result<(Results, PathBuf)> {
+    let dir = c.results.join(format!("{}-matrix", crate::util::now_stamp()));
+    Ok((run_cells(c, m, cells, &dir)?, dir))
+}
+
+/// `cargo xtask test`: the project's whole test suite, as CI runs it: the host tests of every
+/// crate (unit, property and loom model tests), then the matrix with real boots on both arches.
+pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
+    let repo = crate::paths::repo_root();
+    eprintln!("== host tests: cargo test --workspace --locked");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = duct::cmd!(cargo, "test", "--workspace", "--locked").dir(&repo).unchecked().run()?;
+    let host_ok = st.status.success();
+    eprintln!("== real boots: the matrix");
+    let m = c.load_matrix()?;
+    let cells = select(&m, &a)?;
+    let (r, dir) = run_matrix(c, &m, cells)?;
+    println!("{}", report::table(&r));
+    let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
+    let fail = r.cells.len() - pass + r.not_run.len();
+    println!("results: {}", dir.display());
+    println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
+    println!("matrix: {pass} passed, {fail} failed");
+    Ok(if host_ok && fail == 0 && !r.interrupted { 0 } else { 1 })
+}

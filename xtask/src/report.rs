@@ -1,0 +1,241 @@
+//! The results folder: metadata.json first, then per cell its own folder (written by the
+//! runner), and at the end (also when cells failed or the run was interrupted) results.json,
+//! junit.xml and summary.md, plus the same table on the terminal.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::{Deserialize, Serialize};
+
+use crate::runner::CellResult;
+use crate::verdict::Outcome;
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: u32,
+    pub started: String,
+    pub finished: String,
+    pub interrupted: bool,
+    pub outcome: Outcome,
+    /// Cells planned but never run (interrupted, or a previous cell stopped the run).
+    pub not_run: Vec<String>,
+    pub cells: Vec<CellResult>,
+}
+
+fn tool_version(cmd: &str, arg: &str) -> String {
+    duct::cmd!(cmd, arg)
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .read()
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "not found".into())
+}
+
+/// Written before anything runs, so even a killed run says what it was.
+pub fn write_metadata(dir: &Path, repo: &Path, src: &crate::source::KernelSource, extra: serde_json::Value) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let git = |args: &[&str]| duct::cmd("git", args).dir(repo).stderr_null().read().unwrap_or_default();
+    let tools: BTreeMap<&str, String> = [
+        ("qemu-system-s390x", tool_version("qemu-system-s390x", "--version")),
+        ("qemu-system-aarch64", tool_version("qemu-system-aarch64", "--version")),
+        ("s390x-linux-gnu-gcc", tool_version("s390x-linux-gnu-gcc", "--version")),
+        ("aarch64-linux-gnu-gcc", tool_version("aarch64-linux-gnu-gcc", "--version")),
+        ("make", tool_version("make", "--version")),
+        ("ccache", tool_version("ccache", "--version")),
+        ("rustc (kernel side)", crate::rustcore::probe().map(|t| format!("{} ({})", t.version, t.source)).unwrap_or_else(|e| format!("{e}"))),
+    ]
+    .into_iter()
+    .collect();
+    let meta = serde_json::json!({
+        "schema": SCHEMA,
+        "started": crate::util::now_rfc3339(),
+        "command_line": std::env::args().collect::<Vec<_>>(),
+        "host": {
+            "uname": duct::cmd!("uname", "-srvm").read().unwrap_or_default(),
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        },
+        "tools": tools,
+        "kernel_source": { "id": src.id, "version": src.version, "origin": src.origin, "path": src.pristine },
+        "git": { "revision": git(&["rev-parse", "HEAD"]).trim(), "dirty": !git(&["status", "--porcelain"]).trim().is_empty() },
+        "run": extra,
+    });
+    std::fs::write(dir.join("metadata.json"), serde_json::to_vec_pretty(&meta)?)?;
+    Ok(())
+}
+
+pub fn splat_title(c: &CellResult) -> String {
+    c.findings.findings.iter().find(|f| f.category != crate::console::Category::Info).map(|f| f.title.clone()).unwrap_or_default()
+}
+
+fn junit(results: &Results) -> Result<String> {
+    let mut report = Report::new("ksm-hotremove-harness");
+    let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
+    for c in &results.cells {
+        let status = match c.verdict.outcome {
+            Outcome::Pass => TestCaseStatus::success(),
+            Outcome::Fail | Outcome::Timeout => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!("{}: {}", c.verdict.outcome.name(), c.verdict.reason));
+                s.set_type(c.verdict.outcome.name());
+                s.set_description(failure_text(c));
+                s
+            }
+            Outcome::Error | Outcome::Inconclusive => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(format!("{}: {}", c.verdict.outcome.name(), c.verdict.reason));
+                s.set_type(c.verdict.outcome.name());
+                s.set_description(failure_text(c));
+                s
+            }
+        };
+        let mut tc = TestCase::new(c.scenario.clone(), status);
+        tc.set_classname(format!("{}.{}", c.arch, c.variant));
+        tc.set_time(std::time::Duration::from_secs_f64(c.seconds()));
+        tc.set_system_out(format!("verdict: {} ({})\nfolder: {}\n", c.verdict.outcome.name(), c.verdict.reason, c.dir.display()));
+        suites.entry(c.arch.clone()).or_insert_with(|| TestSuite::new(c.arch.clone())).add_test_case(tc);
+    }
+    for (_, s) in suites {
+        report.add_test_suite(s);
+    }
+    Ok(report.to_string()?)
+}
+
+/// The failure text of a cell: the splat as the kernel printed it, if any.
+fn failure_text(c: &CellResult) -> String {
+    let console = std::fs::read(c.dir.join("console.log")).unwrap_or_default();
+    let console = String::from_utf8_lossy(&console);
+    let lines: Vec<&str> = console.lines().collect();
+    let mut out = format!("{}\n", c.verdict.reason);
+    for f in c.findings.findings.iter().filter(|f| f.category != crate::console::Category::Info) {
+        let (a, b) = (f.first_line as usize, (f.last_line as usize).min(lines.len()));
+        if a >= 1 && a <= b {
+            out.push_str(&lines[a - 1..b].join("\n"));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+pub fn table(results: &Results) -> String {
+    let mut s = String::from("| cell | verdict | expected | splat | fingerprint | KSM pages merged | blocks removed | time |\n|---|---|---|---|---|---|---|---|\n");
+    for c in &results.cells {
+        let f = c.findings.findings.iter().find(|f| f.category != crate::console::Category::Info);
+        let exp = match &c.expectation {
+            crate::matrix::Expectation::Clean => "clean".to_string(),
+            crate::matrix::Expectation::Splat { .. } => "splat".to_string(),
+        };
+        let mut removed = c.guest.blocks_offlined().iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",");
+        if c.host.dimm_removed == Some(true) {
+            removed.push_str(" +DIMM");
+        }
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0}s |\n",
+            c.id,
+            c.verdict.outcome.name(),
+            exp,
+            f.map(|f| f.title.as_str()).unwrap_or("-"),
+            f.map(|f| f.fingerprint.as_str()).unwrap_or("-"),
+            c.guest.merged().map(|k| k.pages_sharing.to_string()).unwrap_or_else(|| "-".into()),
+            if removed.is_empty() { "-".into() } else { removed },
+            c.seconds()
+        ));
+    }
+    s
+}
+
+fn summary_md(results: &Results) -> String {
+    let mut s = format!(
+        "# ksm-hotremove-harness results\n\noutcome: **{}**{}; started {}, finished {}\n\n",
+        results.outcome.name(),
+        if results.interrupted { " (interrupted: partial report)" } else { "" },
+        results.started,
+        results.finished
+    );
+    s.push_str(&table(results));
+    // Each distinct report once, with the cells it appeared in.
+    let mut uniq: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    for c in &results.cells {
+        for f in c.findings.findings.iter().filter(|f| f.category != crate::console::Category::Info) {
+            uniq.entry(f.fingerprint.clone()).or_insert_with(|| (f.title.clone(), Vec::new())).1.push(c.id.clone());
+        }
+    }
+    if !uniq.is_empty() {
+        s.push_str("\n## Kernel reports (deduplicated)\n\n| fingerprint | title | cells |\n|---|---|---|\n");
+        for (fp, (title, cells)) in uniq {
+            s.push_str(&format!("| {fp} | {title} | {} |\n", cells.join(", ")));
+        }
+    }
+    s.push_str("\n## Verdict reasons\n\n");
+    for c in &results.cells {
+        s.push_str(&format!("- {}: {} — {}\n", c.id, c.verdict.outcome.name(), c.verdict.reason));
+    }
+    if !results.not_run.is_empty() {
+        s.push_str(&format!("\nnot run: {}\n", results.not_run.join(", ")));
+    }
+    s
+}
+
+pub fn write(dir: &Path, results: &Results) -> Result<()> {
+    std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(results)?).context("writing results.json")?;
+    std::fs::write(dir.join("junit.xml"), junit(results)?).context("writing junit.xml")?;
+    std::fs::write(dir.join("summary.md"), summary_md(results)).context("writing summary.md")?;
+    Ok(())
+}
+
+/// `report merge`: several result folders (shards) into one, cells copied in.
+pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
+    std::fs::create_dir_all(out)?;
+    let mut cells: Vec<CellResult> = Vec::new();
+    let (mut started, mut finished, mut interrupted) = (String::new(), String::new(), false);
+    let mut not_run = Vec::new();
+    for d in dirs {
+        let p = d.join("results.json");
+        let r: Results = serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)
+            .with_context(|| format!("{} is not a results.json of schema {SCHEMA}", p.display()))?;
+        if started.is_empty() || r.started < started {
+            started = r.started.clone();
+        }
+        if r.finished > finished {
+            finished = r.finished.clone();
+        }
+        interrupted |= r.interrupted;
+        not_run.extend(r.not_run);
+        for mut c in r.cells {
+            let dest = out.join(&c.id);
+            copy_dir(&c.dir, &dest).with_context(|| format!("copying {}", c.dir.display()))?;
+            c.dir = dest;
+            cells.retain(|x| x.id != c.id);
+            cells.push(c);
+        }
+        if out.join("metadata.json").exists() {
+            continue;
+        }
+        let _ = std::fs::copy(d.join("metadata.json"), out.join("metadata.json"));
+    }
+    cells.sort_by(|a, b| (&a.arch, &a.variant, &a.scenario).cmp(&(&b.arch, &b.variant, &b.scenario)));
+    not_run.retain(|id| !cells.iter().any(|c| &c.id == id));
+    let outcome = if cells.is_empty() { Outcome::Error } else { crate::runner::outcome_of(&cells) };
+    let r = Results { schema: SCHEMA, started, finished, interrupted, outcome, not_run, cells };
+    write(out, &r)?;
+    Ok(r)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    if from == to {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)?.flatten() {
+        let p = e.path();
+        if p.is_file() {
+            std::fs::copy(&p, to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
