@@ -131,9 +131,7 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     if req.variant.rust {
         stage("rust-core");
         let rs = crate::rustcore::ensure_sysroot(req.cache, m.rust_target)?;
-        extra.push(format!("KSM_RUSTC={}", rs.rustc.display()));
-        extra.push(format!("KSM_RUST_SYSROOT={}", rs.sysroot.display()));
-        extra.push(format!("KSM_RUST_SRC={}", req.repo.join("rust-ksm").display()));
+        extra.extend(crate::rustcore::make_vars(&rs, &req.repo.join("rust-ksm")));
     }
     stage("build");
     let image = m.image_path(&out);

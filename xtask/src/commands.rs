@@ -251,3 +251,83 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     println!("matrix: {pass} passed, {fail} failed");
     Ok(if host_ok && fail == 0 && !r.interrupted { 0 } else { 1 })
 }
+
+/// `cargo xtask repro`: the reported warning, as the kernel wrote it, then what we make of it.
+pub fn repro(c: &Common, arch: Arch) -> Result<i32> {
+    let m = c.load_matrix()?;
+    let a = MatrixArgs { only: vec![format!("arch={arch}"), "variant=prefix".into(), "scenario=cancel".into()], skip: vec![], list: false, json: false, cell: vec![], shard: None };
+    let cells = select(&m, &a)?;
+    if cells.is_empty() {
+        bail!("the matrix {} has no {arch} prefix/cancel cell", c.matrix.display());
+    }
+    let dir = c.results.join(format!("{}-repro-{arch}", crate::util::now_stamp()));
+    let r = run_cells(c, &m, cells, &dir)?;
+    let cell = &r.cells[0];
+    let console = std::fs::read(cell.dir.join("console.log")).unwrap_or_default();
+    let console = String::from_utf8_lossy(&console);
+    let lines: Vec<&str> = console.lines().collect();
+    let mut shown = false;
+    for f in cell.findings.findings.iter().filter(|f| f.category == crate::console::Category::Lockdep) {
+        let (a, b) = (f.first_line as usize, (f.last_line as usize).min(lines.len()));
+        if a >= 1 && a <= b {
+            println!("---- {} console lines {a}-{b} ----", cell.id);
+            println!("{}", lines[a - 1..b].join("\n"));
+            shown = true;
+        }
+    }
+    if !shown {
+        println!("(no lockdep report in {})", cell.dir.join("console.log").display());
+    }
+    println!("----");
+    print_cell(cell);
+    Ok(cell.verdict.outcome.exit_code())
+}
+
+/// `cargo xtask bench`: wall time of the matrix, per stage, warm (the cache as it is) and, with
+/// `--cold`, first in an empty cache (sources extracted, every tree built from nothing).
+pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
+    let m = c.load_matrix()?;
+    let out = c.results.join(format!("{}-bench", crate::util::now_stamp()));
+    std::fs::create_dir_all(&out)?;
+    let mut runs = Vec::new();
+    let cold_cache = out.join("cold-cache");
+    let passes: Vec<(&str, PathBuf)> = if cold {
+        vec![("cold", cold_cache.clone()), ("warm", cold_cache.clone())]
+    } else {
+        vec![("warm", c.cache.clone())]
+    };
+    for (name, cache) in passes {
+        let cc = Common { cache: cache.clone(), results: out.clone(), kernel_src: c.kernel_src.clone(), matrix: c.matrix.clone(), jobs: c.jobs };
+        if cache == cold_cache {
+            // Reuse the host's busybox: a download is not what the cold number is about.
+            for arch in Arch::ALL {
+                let (from, to) = (crate::host::busybox_path(&c.cache, arch), crate::host::busybox_path(&cache, arch));
+                if from.exists() && !to.exists() {
+                    std::fs::create_dir_all(to.parent().unwrap())?;
+                    std::fs::copy(&from, &to)?;
+                }
+            }
+        }
+        let t0 = std::time::Instant::now();
+        let cells = select(&m, &a)?;
+        let dir = out.join(name);
+        let r = run_cells(&cc, &m, cells, &dir)?;
+        let wall = t0.elapsed().as_secs_f64();
+        let mut stages: std::collections::BTreeMap<String, f64> = Default::default();
+        for cell in &r.cells {
+            for (s, t) in &cell.stages {
+                *stages.entry(s.clone()).or_default() += t;
+            }
+        }
+        println!("{name}: {} cells in {wall:.0}s, outcome {}; per stage: {}", r.cells.len(), r.outcome.name(),
+            stages.iter().map(|(k, v)| format!("{k} {v:.0}s")).collect::<Vec<_>>().join(", "));
+        runs.push(serde_json::json!({ "pass": name, "wall_seconds": wall, "cells": r.cells.len(), "outcome": r.outcome,
+            "stage_seconds": stages, "cell_seconds": r.cells.iter().map(|c| (c.id.clone(), c.seconds())).collect::<std::collections::BTreeMap<_, _>>() }));
+    }
+    if cold {
+        let _ = std::fs::remove_dir_all(&cold_cache);
+    }
+    std::fs::write(out.join("bench.json"), serde_json::to_vec_pretty(&serde_json::json!({ "schema": 1, "runs": runs }))?)?;
+    println!("bench: {}", out.join("bench.json").display());
+    Ok(0)
+}

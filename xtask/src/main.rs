@@ -86,6 +86,20 @@ enum Cmd {
         #[arg(long)]
         skip: Vec<String>,
     },
+    /// Build and boot s390x prefix/cancel and print the reported warning as the kernel wrote it
+    Repro {
+        #[arg(long, value_enum, default_value = "s390x")]
+        arch: Arch,
+    },
+    /// Time the matrix (warm cache; with --cold first in an empty cache) into <results>/<stamp>-bench
+    Bench {
+        #[arg(long)]
+        cold: bool,
+        #[arg(long)]
+        only: Vec<String>,
+        #[arg(long)]
+        skip: Vec<String>,
+    },
     /// Find lockdep reports and other kernel problems in console logs (`-` = stdin)
     Analyze {
         #[arg(long)]
@@ -158,6 +172,10 @@ fn main() -> ExitCode {
         }
         Cmd::Test { only, skip } => {
             commands::test_cmd(&common, commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None })
+        }
+        Cmd::Repro { arch } => commands::repro(&common, arch),
+        Cmd::Bench { cold, only, skip } => {
+            commands::bench(&common, commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None }, cold)
         }
         Cmd::Analyze { json, files } => xtask::console::run_analyze(json, &files),
         Cmd::Report { cmd: ReportCmd::Merge { out, dirs } } => {
