@@ -127,7 +127,8 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
     let progress = Progress::new();
     progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
     let repro = c.repro_args(m);
-    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, jobs: c.jobs, repro_args: &repro };
+    let known = crate::known::load(&crate::paths::repo_root().join("configs/known-issues.yaml"))?;
+    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, jobs: c.jobs, repro_args: &repro, known: &known };
     let mut done: Vec<CellResult> = Vec::new();
     let mut not_run = Vec::new();
     for cell in &cells {
@@ -247,9 +248,58 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
     let fail = r.cells.len() - pass + r.not_run.len();
     println!("results: {}", dir.display());
+    eprintln!("== error paths: a hung guest, a patch that does not apply, a broken matrix");
+    let errs = error_paths(c, &m, &dir.join("error-paths"))?;
+    let err_fail = errs.iter().filter(|(_, ok, _)| !ok).count();
+    for (name, ok, detail) in &errs {
+        println!("  [{}] {name}: {detail}", if *ok { "ok" } else { "!!" });
+    }
     println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
+    println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
     println!("matrix: {pass} passed, {fail} failed");
-    Ok(if host_ok && fail == 0 && !r.interrupted { 0 } else { 1 })
+    Ok(if host_ok && fail == 0 && err_fail == 0 && !r.interrupted { 0 } else { 1 })
+}
+
+/// Real runs of the harness on bad input, each checked for the verdict and message it must
+/// give and for the logs it must keep. They reuse the matrix's build trees, so they are cheap.
+fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bool, String)>> {
+    let mut out = Vec::new();
+    let Some(upstream) = m.variants.get("upstream").cloned() else {
+        return Ok(vec![("error paths".into(), false, "the matrix has no upstream variant".into())]);
+    };
+    let arch = if m.arches.contains(&Arch::Arm64) { Arch::Arm64 } else { m.arches[0] };
+    // A guest that cannot finish in time: TIMEOUT, with the console kept.
+    let cell = Cell { arch, expectation: upstream.expectation(Scenario::Offline), variant: upstream.clone(), scenario: Scenario::Offline, timeout: 3, mib: m.workload.mib };
+    let r = run_cells(c, m, vec![cell], &dir.join("timeout"))?;
+    let cell = &r.cells[0];
+    let console = std::fs::metadata(cell.dir.join("console.log")).map(|md| md.len()).unwrap_or(0);
+    out.push((
+        "hung guest".into(),
+        cell.verdict.outcome == Outcome::Timeout && console > 0 && dir.join("timeout/results.json").exists(),
+        format!("{} ({}), console.log kept: {console} bytes", cell.verdict.outcome.name(), cell.verdict.reason),
+    ));
+    // A patch that does not apply: ERROR naming the patch and hunk; the tree stays usable.
+    let bad = dir.join("0001-does-not-apply.patch");
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&bad, "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n no such\n-line in\n+ksm.c\n here\n")?;
+    let mut v = upstream.clone();
+    v.name = "bad-patch".into();
+    v.patches = vec![bad.clone()];
+    let cell = Cell { arch, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
+    let r = run_cells(c, m, vec![cell], &dir.join("bad-patch"))?;
+    let cell = &r.cells[0];
+    let msg = cell.host.harness_error.clone().unwrap_or_default();
+    out.push((
+        "patch that does not apply".into(),
+        cell.verdict.outcome == Outcome::Error && msg.contains("0001-does-not-apply.patch") && msg.contains("Hunk #1 FAILED"),
+        format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or("")),
+    ));
+    // A broken matrix file: an error located by file, line and column.
+    let yaml = dir.join("broken-matrix.yaml");
+    std::fs::write(&yaml, "schema: 1\nkernel: {source: debian}\narches: [s390x, sparc]\n")?;
+    let e = matrix::load(&yaml).err().map(|e| format!("{e:#}")).unwrap_or_default();
+    out.push(("broken matrix YAML".into(), e.contains("broken-matrix.yaml:3:"), e.lines().next().unwrap_or("").to_string()));
+    Ok(out)
 }
 
 /// `cargo xtask repro`: the reported warning, as the kernel wrote it, then what we make of it.
@@ -329,5 +379,22 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
     }
     std::fs::write(out.join("bench.json"), serde_json::to_vec_pretty(&serde_json::json!({ "schema": 1, "runs": runs }))?)?;
     println!("bench: {}", out.join("bench.json").display());
+    Ok(0)
+}
+
+/// `cargo xtask build`: only the kernel of (arch, variant), for a developer's own boots.
+pub fn build_cmd(c: &Common, arch: Arch, variant: &str) -> Result<i32> {
+    let m = c.load_matrix()?;
+    let v = m.variants.get(variant).with_context(|| format!("unknown variant {variant:?}; {} defines: {}", c.matrix.display(), m.variants.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+    let src = crate::source::resolve(&c.cache, c.kernel_src(&m).as_deref())?;
+    let out = c.results.join(format!("{}-build-{arch}-{variant}", crate::util::now_stamp()));
+    let progress = Progress::new();
+    let mut p = progress.cell(&format!("{arch}-{variant}"));
+    let b = crate::build::build(
+        &crate::build::BuildRequest { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, arch, variant: v, out_dir: &out, jobs: c.jobs },
+        &mut |s| p.stage(s),
+    )?;
+    p.finish("built");
+    println!("kernel: {}\nbuild tree: {}\nlogs and .config: {}\n({:.0}s, {})", b.image.display(), b.build_dir.display(), out.display(), b.seconds, if b.relinked { "relinked" } else { "nothing to rebuild" });
     Ok(0)
 }

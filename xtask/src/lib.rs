@@ -10,6 +10,7 @@ pub mod console;
 pub mod host;
 pub mod image;
 pub mod kconfig;
+pub mod known;
 pub mod matrix;
 pub mod paths;
 pub mod patches;

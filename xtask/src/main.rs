@@ -36,6 +36,13 @@ enum Cmd {
     Setup,
     /// List every requirement as found/missing, with the exact fix
     Doctor,
+    /// Build only the kernel of one arch and variant (prints the image and build tree)
+    Build {
+        #[arg(long, value_enum)]
+        arch: Arch,
+        #[arg(long, default_value = "upstream")]
+        variant: String,
+    },
     /// Build, boot and judge one cell: exit 0 as expected, 1 kernel misbehaved, 2 harness error, 3 inconclusive
     Run {
         #[arg(long, value_enum)]
@@ -173,6 +180,7 @@ fn main() -> ExitCode {
         Cmd::Test { only, skip } => {
             commands::test_cmd(&common, commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None })
         }
+        Cmd::Build { arch, variant } => commands::build_cmd(&common, arch, &variant),
         Cmd::Repro { arch } => commands::repro(&common, arch),
         Cmd::Bench { cold, only, skip } => {
             commands::bench(&common, commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None }, cold)

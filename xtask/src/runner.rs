@@ -27,6 +27,7 @@ pub struct Context<'a> {
     pub jobs: usize,
     /// Extra words for reproduce.sh (`--kernel-src ...`, `--matrix ...`).
     pub repro_args: &'a [String],
+    pub known: &'a [crate::known::KnownIssue],
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +99,9 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         host: &host,
         boot_line: cell.variant.boot_line.as_deref(),
         boot_line_seen,
+        known: ctx.known,
+        today: &crate::known::today(),
+        cell: &cell.id(),
     });
     clock.next("", &mut |_| {});
     let r = CellResult {

@@ -75,6 +75,10 @@ pub struct Inputs<'a> {
     pub host: &'a HostFacts,
     pub boot_line: Option<&'a str>,
     pub boot_line_seen: bool,
+    /// Known issues and today's date (YYYY-MM-DD); the cell id they may be scoped to.
+    pub known: &'a [crate::known::KnownIssue],
+    pub today: &'a str,
+    pub cell: &'a str,
 }
 
 /// Every lock class a lockdep finding names.
@@ -101,11 +105,36 @@ pub fn judge(i: &Inputs) -> Verdict {
         checks.push(Check { name: name.into(), ok, detail });
         ok
     };
-    let problems: Vec<&Finding> = i.analysis.findings.iter().filter(|f| f.category != Category::Info).collect();
+    // Known noise is set aside (and named in a check); an expired entry hides nothing.
+    let mut known_hits = Vec::new();
+    let mut expired_hits = Vec::new();
+    let problems: Vec<&Finding> = i
+        .analysis
+        .findings
+        .iter()
+        .filter(|f| f.category != Category::Info)
+        .filter(|f| match crate::known::lookup(i.known, &f.fingerprint, i.cell, i.today) {
+            crate::known::Match::Known(k) => {
+                known_hits.push(format!("{} ({}, until {})", f.title, k.reason, k.expires));
+                false
+            }
+            crate::known::Match::Expired(k) => {
+                expired_hits.push(format!("{} (known issue expired {}: {})", f.title, k.expires, k.reason));
+                true
+            }
+            crate::known::Match::Unknown => true,
+        })
+        .collect();
     let lockdep: Vec<&Finding> = problems.iter().copied().filter(|f| f.category == Category::Lockdep).collect();
     let others: Vec<&Finding> = problems.iter().copied().filter(|f| f.category != Category::Lockdep).collect();
     let titles = |fs: &[&Finding]| fs.iter().map(|f| f.title.clone()).collect::<Vec<_>>().join("; ");
 
+    if !known_hits.is_empty() {
+        check("known-issues", true, known_hits.join("; "));
+    }
+    if !expired_hits.is_empty() {
+        check("known-issues-expired", false, expired_hits.join("; "));
+    }
     // What the kernel did, whatever the outcome: evidence first.
     let merged = g.merged().map(|k| (k.pages_sharing, k.full_scans));
     let merged_ok = check(

@@ -1,0 +1,296 @@
+//! Stack-trace lines of every architecture's format, the faulting-PC and `CPU: .. PID: ..`
+//! lines, symbol normalization, and which functions are infrastructure (never the culprit).
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+fn re(cell: &'static OnceLock<Regex>, pat: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pat).expect("built-in regex"))
+}
+
+pub(crate) struct Frame {
+    pub func: String,
+    /// x86 `? func` (a stale return address the unwinder could not vouch for).
+    pub unreliable: bool,
+}
+
+/// One stack-trace line in any of: x86 ORC (` func+0x1/0x2`), old x86 and s390
+/// (` [<addr>] ? func+0x1/0x2`, `([<addr>] func+..)`), arm64 with or without addresses and
+/// with `(P)`/`(C)` marks, powerpc (`[sp] [pc] func+0x1/0x2 (unreliable)`), arm32
+/// (`[<pc>] (func) from [<lr>] (caller+0x1/0x2)` and `func from caller+0x1/0x2`), modules
+/// (`func+0x1/0x2 [mod]`).
+pub(crate) fn parse_frame(text: &str) -> Option<Frame> {
+    static MAIN: OnceLock<Regex> = OnceLock::new();
+    static ARM32: OnceLock<Regex> = OnceLock::new();
+    if !text.contains("+0x") {
+        return None;
+    }
+    let main = re(
+        &MAIN,
+        r"^\s*(?:<(?:IRQ|EOI|NMI|TASK|SOFTIRQ|#DF)>\s*)?\(?\s*(?:\[<?[0-9a-fA-F]{4,}>?\]\s*)*(?P<q>\?\s+)?(?P<fn>[A-Za-z_$.][\w.$]*)\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?(?:\s|\)|\]|$)",
+    );
+    if let Some(c) = main.captures(text) {
+        let func = normalize_symbol(c.name("fn")?.as_str());
+        let unreliable = c.name("q").is_some() || text.contains("(unreliable)");
+        return (!func.is_empty()).then_some(Frame { func, unreliable });
+    }
+    let arm32 = re(
+        &ARM32,
+        r"^\s*(?:\[<[0-9a-fA-F]+>\]\s*)?\(?(?P<fn>[A-Za-z_$][\w.$]*)(?:\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+)?\)?\s+from\s+(?:\[<[0-9a-fA-F]+>\]\s*)?\(?[A-Za-z_$][\w.$]*\+0x",
+    );
+    let c = arm32.captures(text)?;
+    Some(Frame { func: normalize_symbol(c.name("fn")?.as_str()), unreliable: false })
+}
+
+/// The function the CPU was executing: x86 `RIP: 0010:f+0x..` (and `EIP is at`), arm64
+/// `pc : f+0x..`, arm32 `PC is at`, powerpc `NIP [..] f+0x..`, riscv `epc : f+0x..`,
+/// s390 `Krnl PSW : mask addr (f+0x..)`.
+pub(crate) fn parse_pc(t: &str) -> Option<String> {
+    static PC: OnceLock<Regex> = OnceLock::new();
+    if !t.contains("+0x") {
+        return None;
+    }
+    let r = re(
+        &PC,
+        r"^(?:(?:RIP|EIP|NIP|IP|PC|pc|epc)\s*:?\s*(?:\[?<?[0-9a-fA-F]+>?\]?[:\s]\s*)*|(?:RIP|EIP|PC|pc) is at |Krnl PSW\s*:\s*[0-9a-fA-F]+\s+[0-9a-fA-F]+\s+\()(?P<fn>[A-Za-z_$.][\w.$]*)\+0x",
+    );
+    let f = normalize_symbol(r.captures(t)?.name("fn")?.as_str());
+    (!f.is_empty()).then_some(f)
+}
+
+pub(crate) struct CpuLine {
+    pub cpu: Option<u32>,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+}
+
+/// `CPU: 1 PID: 1 Comm: sh ...` (and `CPU: 1 UID: 0 PID: ..`), old `Pid: 27, comm: sh`,
+/// i386 `Process sh (pid: 27, ...`.
+pub(crate) fn parse_cpu_line(t: &str) -> Option<CpuLine> {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let r = re(
+        &R,
+        r"^(?:CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>\S+)|Pid: (?P<pid2>\d+), comm: (?P<comm2>\S+)|Process (?P<comm3>\S+) \(pid: (?P<pid3>\d+))",
+    );
+    if !(t.starts_with("CPU: ") || t.starts_with("Pid: ") || t.starts_with("Process ")) {
+        return None;
+    }
+    let c = r.captures(t)?;
+    let num = |n: &str| c.name(n).and_then(|m| m.as_str().parse().ok());
+    let s = |n: &str| c.name(n).map(|m| m.as_str().to_string());
+    Some(CpuLine {
+        cpu: num("cpu"),
+        pid: num("pid").or_else(|| num("pid2")).or_else(|| num("pid3")),
+        comm: s("comm").or_else(|| s("comm2")).or_else(|| s("comm3")),
+    })
+}
+
+pub(crate) fn is_stack_header(t: &str) -> bool {
+    t.starts_with("Call Trace:")
+        || t.starts_with("Call trace:")
+        || t.starts_with("Backtrace:")
+        || t == "stack backtrace:"
+        || t == "backtrace:"
+        || t.starts_with("backtrace (crc")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marker {
+    /// Frames after this belong to the interrupted context.
+    IrqExit,
+    Other,
+}
+
+/// Lines that sit inside a call trace without being frames.
+pub(crate) fn stack_marker(t: &str) -> Option<Marker> {
+    match t {
+        "</IRQ>" | "<EOI>" | "</NMI>" | "</SOFTIRQ>" => Some(Marker::IrqExit),
+        "<IRQ>" | "<NMI>" | "<TASK>" | "</TASK>" | "<SOFTIRQ>" | "<#DF>" | "..." => Some(Marker::Other),
+        _ if t.starts_with("Exception stack(") => Some(Marker::Other),
+        _ if address_only(t) => Some(Marker::Other),
+        _ => None,
+    }
+}
+
+/// A frame the unwinder could not symbolize: `? 0xffffffffc0201000`,
+/// `[<000003fffd1cc3e8>] 0x3fffd1cc3e8`, `[<ffffffff81000000>]`.
+fn address_only(t: &str) -> bool {
+    let mut s = t.trim_start_matches(['(', '?', ' ']);
+    let mut bracketed = false;
+    while let Some(rest) = s.strip_prefix("[<") {
+        let Some(p) = rest.find(">]") else { return false };
+        s = rest[p + 2..].trim_start();
+        bracketed = true;
+    }
+    let s = s.trim_start_matches(['?', ' ']).trim_end_matches([')', ' ']);
+    match s.strip_prefix("0x") {
+        Some(h) => !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => bracketed && s.is_empty(),
+    }
+}
+
+/// `func+0x1/0x2 [mod]` -> `func`; `f.isra.0`/`f.constprop.0`/`f.cold` -> `f` (compilers
+/// clone differently per arch); syscall wrappers -> `sys_NAME`.
+pub(crate) fn normalize_symbol(raw: &str) -> String {
+    let s = raw.trim().trim_start_matches(['(', '[']);
+    let s = s.split(['+', ' ', ')', '(']).next().unwrap_or("");
+    let s = s.split('.').next().unwrap_or("");
+    if s.is_empty() {
+        return String::new();
+    }
+    syscall_name(s).map(|n| format!("sys_{n}")).unwrap_or_else(|| s.to_string())
+}
+
+/// `__x64_sys_write`, `__arm64_sys_write`, `__s390x_sys_write`, `__se_sys_write`,
+/// `__do_sys_write`, `sys_write`, `SyS_write`, compat variants -> `write`.
+fn syscall_name(s: &str) -> Option<&str> {
+    let mut rest = s;
+    if let Some(r) = rest.strip_prefix("__") {
+        let (_, after) = r.split_once('_')?;
+        rest = after;
+    }
+    rest = rest.strip_prefix("compat_").unwrap_or(rest);
+    let name = rest.strip_prefix("sys_").or_else(|| rest.strip_prefix("SyS_"))?;
+    // `__foo_sys_x` must be an arch/wrapper prefix, not e.g. `__do_sys_open_by_handle` helpers
+    // of another shape; a plain `do_sys_open` (no leading `__`) is a real function and kept.
+    (!name.is_empty() && (s.starts_with("__") || s.starts_with("sys_") || s.starts_with("SyS_") || s.starts_with("compat_")))
+        .then_some(name)
+}
+
+/// Infrastructure prefixes: printing and dumping, WARN/BUG machinery, lockdep, lock, sleep
+/// and wait primitives, allocators, sanitizer runtimes, string/memory primitives, scheduler
+/// and idle, timers and IRQ plumbing, exception/syscall entry of x86, arm64 and s390.
+const NOISE_PREFIX: &[&str] = &[
+    "dump_stack", "show_stack", "dump_backtrace", "show_trace", "show_regs", "__show_regs", "print_", "__print_",
+    "printk", "vprintk", "_printk", "console_", "__warn", "warn_", "report_bug", "__report_bug", "handle_bug",
+    "panic$", "__panic", "nmi_", "__nmi", "die$", "die_", "__die", "oops_", "bug_handler", "brk_handler", "call_break_hook",
+    "lock_acquire", "lock_release", "lock_contended", "lock_acquired", "__lock_", "lockdep_", "__lockdep",
+    "_raw_", "__raw_", "do_raw_", "queued_", "native_queued", "__pv_queued", "pv_queued", "arch_spin", "__mutex_",
+    "mutex_", "__down", "down_", "down$", "up_", "__up", "rwsem_", "__rwsem", "rt_mutex", "__rt_mutex", "rt_spin",
+    "percpu_down", "percpu_up", "__percpu_down", "spin_", "__spin_", "read_lock", "write_lock", "lock_sock",
+    "lock_page", "__lock_page", "folio_lock", "__folio_lock", "wait_on_page", "folio_wait", "__cond_resched",
+    "_cond_resched", "might_", "__might_", "___might_", "schedule", "__schedule", "preempt_schedule", "io_schedule",
+    "wait_for_completion", "__wait_for_common", "wait_for_common", "do_wait_for_common", "__wait_event",
+    "finish_wait", "prepare_to_wait", "check_noncircular", "check_prev", "check_deadlock", "check_irq_usage",
+    "check_usage", "check_flags", "check_wait_context", "check_chain_key", "check_preemption_disabled",
+    "check_memory_region", "validate_chain", "mark_lock", "mark_usage", "mark_held_locks", "debug_check_no_locks",
+    "debug_smp_processor_id", "__this_cpu_preempt_check", "register_lock_class", "look_up_lock_class",
+    "save_trace", "stack_trace_", "arch_stack_walk", "unwind_", "__unwind", "save_stack", "__save_stack",
+    "kasan_", "__kasan", "__asan_", "asan_", "kcsan_", "__kcsan", "__tsan_", "kmsan_", "__kmsan", "__msan_",
+    "kfence_", "__kfence", "ubsan_", "__ubsan_", "kmemleak_", "__kmemleak", "kmalloc", "__kmalloc", "kmem_cache_",
+    "__kmem_cache", "kfree", "__kfree", "kzalloc", "kvmalloc", "__kvmalloc", "kvfree", "krealloc", "slab_",
+    "__slab_", "___slab_", "__do_kmalloc", "alloc_pages", "__alloc_pages", "get_page_from_freelist",
+    "__get_free_pages", "memcpy", "__memcpy", "memmove", "__memmove", "memset", "__memset", "memcmp", "__memcmp",
+    "strlen", "strnlen", "strcmp", "strncmp", "strcpy", "strncpy", "strscpy", "copy_from_user", "copy_to_user",
+    "_copy_from_user", "_copy_to_user", "__copy_", "raw_copy_", "copyin", "copyout", "__list_", "rcu_read_lock",
+    "rcu_read_unlock", "__rcu_read", "rcu_lock_acquire", "rcu_lock_release", "rcu_sched_clock_irq", "rcu_pending",
+    "rcu_dump_cpu_stacks", "print_cpu_stall", "check_cpu_stall", "rcu_core", "rcu_do_batch", "entry_", "asm_",
+    "exc_", "sysvec_", "__sysvec_", "irq_", "__irq_", "handle_irq", "__handle_irq", "handle_domain_irq",
+    "__handle_domain_irq", "generic_handle", "handle_edge_irq", "handle_level_irq", "handle_fasteoi_irq",
+    "handle_percpu", "gic_handle_irq", "arch_timer_", "el0_", "el1_", "el0t_", "el1h_", "ret_from_", "__ret_from_fork", "ret_to_user",
+    "do_el0_svc", "invoke_syscall", "__do_syscall", "system_call", "sysc_", "do_syscall_", "do_fast_syscall",
+    "__do_fast_syscall", "do_int80", "syscall_", "call_on_irq_stack", "call_on_stack", "do_interrupt_handler",
+    "__do_softirq", "do_softirq", "handle_softirqs", "run_ksoftirqd", "smpboot_thread_fn", "kthread$", "worker_thread",
+    "process_one_work", "process_scheduled_works", "pgm_check_handler", "__do_pgm_check", "do_exception",
+    "do_dat_exception", "do_protection_exception", "do_no_context", "do_low_address", "do_report_trap", "do_trap",
+    "do_sigsegv", "illegal_op", "monitor_event_exception", "io_int_handler", "ext_int_handler", "mcck_int_handler",
+    "do_io_irq", "do_ext_irq", "do_irq_async", "do_mem_abort", "do_translation_fault", "do_page_fault",
+    "__do_page_fault", "do_user_addr_fault", "handle_page_fault", "page_fault", "async_page_fault", "__bad_area",
+    "bad_area", "no_context", "__do_kernel_fault", "die_kernel_fault", "arm64_notify_die", "do_debug_exception",
+    "do_undefinstr", "do_el1_", "do_invalid_op", "do_error_trap", "do_general_protection", "fixup_exception",
+    "kernelmode_fixup_or_oops", "page_fault_oops", "timer_interrupt", "tick_", "update_process_times",
+    "hrtimer_", "__hrtimer_", "run_timer_softirq", "__run_timers", "call_timer_fn", "expire_timers",
+    "watchdog_timer_fn", "watchdog_overflow_callback", "arch_trigger_cpumask_backtrace",
+    "nmi_trigger_cpumask_backtrace", "trigger_", "do_idle", "cpu_startup_entry", "start_kernel",
+    "secondary_start_kernel", "start_secondary", "rest_init", "arch_call_rest_init", "default_idle",
+    "arch_cpu_idle", "cpuidle_", "psw_idle", "secondary_startup", "__secondary_switched", "__primary_switched",
+    "x86_64_start", "kernel_init", "do_one_initcall", "do_initcalls", "do_basic_setup", "__pfx_", "sys_",
+    "compat_sys_", "common_interrupt", "apic_timer_interrupt", "smp_apic_timer_interrupt", "do_IRQ",
+    "sched_show_task", "show_state", "__switch_to", "switch_to", "context_switch", "finish_task_switch", "debug_show_all_locks", "debug_show_held_locks", "check_hung",
+    "bad_page", "free_page_is_bad", "free_pages_prepare", "free_pages_check", "free_unref_page",
+    "free_pcp_prepare", "check_new_page", "__free_pages_ok", "free_the_page", "__free_pages", "__free_page",
+    "__folio_put", "folio_put", "put_page", "__put_page", "release_pages", "free_pages",
+];
+
+/// True for functions that are never the culprit (see [`NOISE_PREFIX`]; `$` marks an
+/// exact name).
+pub(crate) fn is_noise(func: &str) -> bool {
+    NOISE_PREFIX.iter().any(|p| match p.strip_suffix('$') {
+        Some(exact) => func == exact,
+        None => func.starts_with(p),
+    })
+}
+
+/// Frames that enter interrupt context; frames after the last one are the interrupted code.
+pub(crate) fn is_irq_entry(func: &str) -> bool {
+    matches!(
+        func,
+        "el1h_64_irq" | "el1_irq" | "el0t_64_irq" | "el0_irq" | "ext_int_handler" | "io_int_handler"
+            | "asm_sysvec_apic_timer_interrupt" | "apic_timer_interrupt" | "asm_common_interrupt"
+            | "common_interrupt" | "irq_entries_start" | "__irq_svc" | "__irq_usr"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_of_every_arch() {
+        let cases = [
+            ("       __lock_acquire+0x5f2/0xb90", "__lock_acquire", false),
+            ("  [<0000000000d0f4a2>] dump_stack_lvl+0x8a/0xb8 ", "dump_stack_lvl", false),
+            (" ([<0000000000aa1234>] system_call+0x70/0x98)", "system_call", false),
+            (" [<ffffffff8169e9e2>] ? printk+0x4d/0x4f", "printk", true),
+            (" ? __pfx_x+0x10/0x10", "__pfx_x", true),
+            (" show_stack+0x18/0x24 (C)", "show_stack", false),
+            ("[<ffff000008089a98>] dump_backtrace+0x0/0x1a0", "dump_backtrace", false),
+            (" mlx5_foo.isra.0+0x10/0x20 [mlx5_core]", "mlx5_foo", false),
+            (" <IRQ>  [<ffffffff8103a02e>] warn_slowpath_common+0x7e/0xc0", "warn_slowpath_common", false),
+            ("[c000000001234567] [c000000000012345] show_stack+0x12/0x34 (unreliable)", "show_stack", true),
+            ("[<c010c0d4>] (unwind_backtrace) from [<c0108b0c>] (show_stack+0x10/0x14)", "unwind_backtrace", false),
+            (" unwind_backtrace from show_stack+0x10/0x14", "unwind_backtrace", false),
+            (" __arm64_sys_write+0x1c/0x28", "sys_write", false),
+            (" __s390x_sys_write+0x1c/0x28", "sys_write", false),
+            (" __x64_sys_write+0x1c/0x28", "sys_write", false),
+            (" SyS_write+0x1c/0x28", "sys_write", false),
+            (" __se_sys_write+0x1c/0x28", "sys_write", false),
+        ];
+        for (line, func, unreliable) in cases {
+            let f = parse_frame(line).unwrap_or_else(|| panic!("no frame in {line:?}"));
+            assert_eq!((f.func.as_str(), f.unreliable), (func, unreliable), "{line}");
+        }
+        for line in [
+            "hardirqs last  enabled at (12344): [<ffffffff81234567>] default_idle+0x1/0x2",
+            "RIP: 0010:foo+0x5/0x10",
+            "pc : foo+0x1c/0x30",
+            " #0: 00000000026fe460 (sb_writers#4){.+.+}-{0:0}, at: ksys_write+0x6e/0x100",
+            "00000000017a2b48 ((memory_chain).rwsem){++++}-{3:3}, at: blocking_notifier_call_chain+0x3e/0x90",
+            "  lock(ksm_thread_mutex/1);",
+            "Krnl PSW : 0704c00180000000 000000000090c9a2 (foo+0x22/0x40)",
+        ] {
+            assert!(parse_frame(line).is_none(), "{line}");
+        }
+        assert_eq!(normalize_symbol("do_sys_open"), "do_sys_open");
+        assert!(is_noise("kthread") && !is_noise("kthread_data") && is_noise("down") && !is_noise("downgrade"));
+        assert_eq!(normalize_symbol("ksys_write"), "ksys_write");
+    }
+
+    #[test]
+    fn pc_lines() {
+        for (l, f) in [
+            ("RIP: 0010:foo+0x5/0x10", "foo"),
+            ("RIP: 0010:[<ffffffff81234567>]  [<ffffffff81234567>] foo+0x12/0x34", "foo"),
+            ("pc : foo+0x1c/0x30", "foo"),
+            ("PC is at foo+0x1c/0x30", "foo"),
+            ("EIP is at foo+0x1c/0x30", "foo"),
+            ("NIP [c000000000123456] foo+0x12/0x34", "foo"),
+            ("epc : foo+0x10/0x20", "foo"),
+            ("Krnl PSW : 0704c00180000000 000000000090c9a2 (foo.isra.0+0x22/0x40)", "foo"),
+        ] {
+            assert_eq!(parse_pc(l).as_deref(), Some(f), "{l}");
+        }
+        assert_eq!(parse_pc("RIP: 0033:0x7f0000001234"), None);
+    }
+}

@@ -1,0 +1,182 @@
+//! The verdict on real console logs of every (arch, variant, scenario) this project boots,
+//! and on the same logs with one piece of evidence taken away: each mutation must move the
+//! verdict away from PASS in the documented direction.
+
+use std::path::PathBuf;
+
+use xtask::arch::{Arch, MemoryMode};
+use xtask::console::{self, markers};
+use xtask::matrix::{self, Expectation, Scenario};
+use xtask::verdict::{self, HostFacts, Outcome};
+
+fn fixture(cell: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));
+    String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).into_owned()
+}
+
+fn expectation(variant: &str, scenario: Scenario) -> (Expectation, Option<String>) {
+    let m = matrix::load(&matrix::default_path(&xtask::paths::repo_root())).unwrap();
+    let v = &m.variants[variant];
+    (v.expectation(scenario), v.boot_line.clone())
+}
+
+fn judge_text(arch: Arch, variant: &str, scenario: Scenario, text: &str, host: Option<HostFacts>) -> verdict::Verdict {
+    let (exp, boot_line) = expectation(variant, scenario);
+    let analysis = console::analyze_bytes(text.as_bytes());
+    let guest = markers::summarize(&markers::parse(text));
+    let dimm = arch.machine().memory == MemoryMode::DimmHotplug;
+    let host = host.unwrap_or(HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() });
+    verdict::judge(&verdict::Inputs {
+        expectation: &exp,
+        scenario,
+        analysis: &analysis,
+        guest: &guest,
+        host: &host,
+        boot_line: boot_line.as_deref(),
+        boot_line_seen: boot_line.as_deref().is_some_and(|l| text.contains(l)),
+        known: &[],
+        today: "2026-11-26",
+        cell: "test",
+    })
+}
+
+fn judge(cell: &str, text: &str) -> verdict::Verdict {
+    let mut it = cell.split('-');
+    let arch = Arch::parse(it.next().unwrap()).unwrap();
+    let variant = it.next().unwrap();
+    let scenario = match it.next().unwrap() {
+        "offline" => Scenario::Offline,
+        _ => Scenario::Cancel,
+    };
+    judge_text(arch, variant, scenario, text, None)
+}
+
+const CELLS: &[&str] = &[
+    "s390x-upstream-offline",
+    "s390x-upstream-cancel",
+    "s390x-prefix-offline",
+    "s390x-prefix-cancel",
+    "s390x-rust-cancel",
+    "arm64-upstream-offline",
+    "arm64-upstream-cancel",
+    "arm64-prefix-offline",
+    "arm64-prefix-cancel",
+    "arm64-rust-offline",
+];
+
+#[test]
+fn every_real_run_passes_against_its_own_expectation() {
+    for cell in CELLS {
+        let v = judge(cell, &fixture(cell));
+        assert_eq!(v.outcome, Outcome::Pass, "{cell}: {} {:#?}", v.reason, v.checks);
+    }
+}
+
+#[test]
+fn prefix_logs_fail_when_judged_as_clean_and_clean_logs_fail_when_a_splat_is_expected() {
+    for (arch, scen, sc) in [(Arch::S390x, "cancel", Scenario::Cancel), (Arch::Arm64, "offline", Scenario::Offline)] {
+        let prefix = fixture(&format!("{arch}-prefix-{scen}"));
+        let v = judge_text(arch, "upstream", sc, &prefix, None);
+        assert_eq!(v.outcome, Outcome::Fail, "{arch}: {}", v.reason);
+        assert!(v.reason.contains("circular locking"), "{}", v.reason);
+        let clean = fixture(&format!("{arch}-upstream-{scen}"));
+        let v = judge_text(arch, "prefix", sc, &clean, None);
+        assert_eq!(v.outcome, Outcome::Fail, "{arch}: {}", v.reason);
+        assert!(v.checks.iter().any(|c| c.name == "expected-splat" && !c.ok));
+    }
+}
+
+#[test]
+fn the_cancel_splat_must_name_the_notifier_rwsem() {
+    // The offline path's splat (pcp_batch_high_lock) does not satisfy the cancel expectation.
+    let v = judge_text(Arch::S390x, "prefix", Scenario::Cancel, &fixture("s390x-prefix-offline"), None);
+    assert_ne!(v.outcome, Outcome::Pass, "{}", v.reason);
+}
+
+fn replace_marker(text: &str, event_prefix: &str, with: &str) -> String {
+    text.lines().map(|l| if l.starts_with(event_prefix) { with.to_string() } else { l.to_string() }).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn missing_evidence_is_never_a_pass() {
+    let cell = "s390x-upstream-offline";
+    let base = fixture(cell);
+    // Nothing merged: inconclusive.
+    let t = replace_marker(&base, "@@KSMH ksm when=merged", "@@KSMH ksm when=merged run=1 pages_shared=0 pages_sharing=0 pages_unshared=0 full_scans=3");
+    assert_eq!(judge(cell, &t).outcome, Outcome::Inconclusive);
+    // Nothing went offline: inconclusive.
+    let t = replace_marker(&base, "@@KSMH offline block=8 result=ok", "@@KSMH offline block=8 result=fail reason=Device-or-resource-busy");
+    assert_eq!(judge(cell, &t).outcome, Outcome::Inconclusive);
+    // Lockdep already off before the trigger: inconclusive.
+    let t = replace_marker(&base, "@@KSMH lockdep-stats when=before-trigger", "@@KSMH lockdep-stats when=before-trigger debug_locks=0");
+    assert_eq!(judge(cell, &t).outcome, Outcome::Inconclusive);
+    // Corrupted data: fail.
+    let t = replace_marker(&base, "@@KSMH verify", "@@KSMH verify result=fail bytes=33554432 bad_bytes=4096 bad_pages=1");
+    assert_eq!(judge(cell, &t).outcome, Outcome::Fail);
+    // ksmd never scanned again: the lockout did not end: fail.
+    let t = replace_marker(&base, "@@KSMH ksmd-scans", "@@KSMH ksmd-scans before=10 after=10");
+    assert_eq!(judge(cell, &t).outcome, Outcome::Fail);
+    // The console stops half-way (QEMU died): a harness error, not a pass.
+    let half: String = base.lines().take_while(|l| !l.contains("phase name=offline")).collect::<Vec<_>>().join("\n");
+    assert_eq!(judge(cell, &half).outcome, Outcome::Error);
+    // A WARNING anywhere in a clean cell: fail.
+    let t = base.replacen("@@KSMH phase name=offline", "[   20.0] ------------[ cut here ]------------\n[   20.0] WARNING: CPU: 1 PID: 1 at mm/page_alloc.c:5000 foo+0x1/0x2\n[   20.0] Call Trace:\n[   20.0]  [<0000000000411378>] foo+0x1/0x2\n[   20.0] ---[ end trace 0000000000000000 ]---\n@@KSMH phase name=offline", 1);
+    assert_eq!(judge(cell, &t).outcome, Outcome::Fail);
+}
+
+#[test]
+fn the_arm64_dimm_must_really_leave_the_machine() {
+    let cell = "arm64-upstream-offline";
+    let host = HostFacts { qemu_exit: Some(0), dimm_expected: true, dimm_removed: Some(false), ..Default::default() };
+    let v = judge_text(Arch::Arm64, "upstream", Scenario::Offline, &fixture(cell), Some(host));
+    assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
+    assert!(v.reason.contains("dimm-removed"));
+}
+
+#[test]
+fn timeouts_harness_errors_and_panics_are_kept_apart() {
+    let base = fixture("s390x-upstream-offline");
+    let t = HostFacts { timed_out: Some("the cell's 3 s timeout expired".into()), ..Default::default() };
+    let half: String = base.lines().take(40).collect::<Vec<_>>().join("\n");
+    assert_eq!(judge_text(Arch::S390x, "upstream", Scenario::Offline, &half, Some(t)).outcome, Outcome::Timeout);
+    let e = HostFacts { harness_error: Some("boot: QEMU did not start".into()), ..Default::default() };
+    assert_eq!(judge_text(Arch::S390x, "upstream", Scenario::Offline, "", Some(e)).outcome, Outcome::Error);
+    let panic = format!("{half}\n[   30.1] Kernel panic - not syncing: Fatal exception\n");
+    assert_eq!(judge_text(Arch::S390x, "upstream", Scenario::Offline, &panic, None).outcome, Outcome::Fail);
+}
+
+#[test]
+fn the_rust_variant_must_prove_its_gate_is_in_use() {
+    let t = fixture("s390x-rust-cancel").replace("ksm: offline lockout implemented in Rust (rust-ksm)", "ksm: hello");
+    let v = judge_text(Arch::S390x, "rust", Scenario::Cancel, &t, None);
+    assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
+    assert!(v.reason.contains("boot-line"));
+}
+
+#[test]
+fn a_known_issue_is_shown_but_does_not_fail_until_it_expires() {
+    let prefix = fixture("s390x-prefix-cancel");
+    let analysis = console::analyze_bytes(prefix.as_bytes());
+    let fp = analysis.findings.iter().find(|f| f.category == console::Category::Lockdep).unwrap().fingerprint.clone();
+    let guest = markers::summarize(&markers::parse(&prefix));
+    let known = vec![xtask::known::KnownIssue { fingerprint: fp, reason: "testing".into(), expires: "2026-12-31".into(), cells: vec![] }];
+    let host = HostFacts { qemu_exit: Some(0), ..Default::default() };
+    let run = |today: &str| {
+        verdict::judge(&verdict::Inputs {
+            expectation: &Expectation::Clean,
+            scenario: Scenario::Cancel,
+            analysis: &analysis,
+            guest: &guest,
+            host: &host,
+            boot_line: None,
+            boot_line_seen: false,
+            known: &known,
+            today,
+            cell: "s390x-upstream-cancel",
+        })
+    };
+    let v = run("2026-11-26");
+    assert_eq!(v.outcome, Outcome::Pass, "{}", v.reason);
+    assert!(v.checks.iter().any(|c| c.name == "known-issues" && c.detail.contains("testing")));
+    assert_eq!(run("2027-01-01").outcome, Outcome::Fail);
+}
