@@ -17,6 +17,9 @@ pub struct Common {
     pub results: PathBuf,
     pub kernel_src: Option<PathBuf>,
     pub matrix: PathBuf,
+    /// make -j
+    pub make_jobs: usize,
+    /// Cells run at once (one lane per arch at most: an arch's cells share one build tree).
     pub jobs: usize,
 }
 
@@ -128,30 +131,60 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
     progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
     let repro = c.repro_args(m);
     let known = crate::known::load(&crate::paths::repo_root().join("configs/known-issues.yaml"))?;
-    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, jobs: c.jobs, repro_args: &repro, known: &known };
-    let mut done: Vec<CellResult> = Vec::new();
-    let mut not_run = Vec::new();
+    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, jobs: c.make_jobs, repro_args: &repro, known: &known };
+    // Lanes: cells of one arch stay in order in one lane (they share a build tree and switch
+    // variants incrementally); with --jobs > 1 the arches' lanes run side by side.
+    let mut lanes: Vec<Vec<&Cell>> = Vec::new();
     for cell in &cells {
-        if crate::procs::interrupted() {
-            not_run.push(cell.id());
-            continue;
+        match lanes.iter_mut().find(|l| c.jobs > 1 && l[0].arch == cell.arch) {
+            Some(l) => l.push(cell),
+            None if c.jobs > 1 => lanes.push(vec![cell]),
+            None => match lanes.first_mut() {
+                Some(l) => l.push(cell),
+                None => lanes.push(vec![cell]),
+            },
         }
-        let mut p = progress.cell(&cell.id());
-        let r = runner::run_cell(&ctx, cell, &dir.join(cell.id()), &mut |s| p.stage(s));
-        p.finish(&format!("{} {}", r.verdict.outcome.name(), r.verdict.reason));
-        done.push(r);
-        // Partial report after every cell: a killed run still leaves the finished cells reported.
-        let partial = Results {
-            schema: report::SCHEMA,
-            started: started.clone(),
-            finished: crate::util::now_rfc3339(),
-            interrupted: true,
-            outcome: runner::outcome_of(&done),
-            not_run: cells.iter().skip(done.len()).map(Cell::id).collect(),
-            cells: done.clone(),
-        };
-        report::write(dir, &partial)?;
     }
+    let done: std::sync::Mutex<Vec<CellResult>> = std::sync::Mutex::new(Vec::new());
+    let run_lane = |lane: &[&Cell]| -> Result<()> {
+        for cell in lane {
+            if crate::procs::interrupted() {
+                return Ok(());
+            }
+            let mut p = progress.cell(&cell.id());
+            let r = runner::run_cell(&ctx, cell, &dir.join(cell.id()), &mut |s| p.stage(s));
+            p.finish(&format!("{} {}", r.verdict.outcome.name(), r.verdict.reason));
+            let mut d = done.lock().unwrap();
+            d.push(r);
+            // Partial report after every cell: a killed run still leaves the finished cells reported.
+            let partial = Results {
+                schema: report::SCHEMA,
+                started: started.clone(),
+                finished: crate::util::now_rfc3339(),
+                interrupted: true,
+                outcome: runner::outcome_of(&d),
+                not_run: cells.iter().map(Cell::id).filter(|id| !d.iter().any(|r| &r.id == id)).collect(),
+                cells: d.clone(),
+            };
+            report::write(dir, &partial)?;
+        }
+        Ok(())
+    };
+    let lane_results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = lanes.iter().take(c.jobs.max(1)).map(|l| s.spawn(|| run_lane(l))).collect();
+        let mut rs: Vec<Result<()>> = handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lane panicked")))).collect();
+        for l in lanes.iter().skip(c.jobs.max(1)) {
+            rs.push(run_lane(l));
+        }
+        rs
+    });
+    for r in lane_results {
+        r?;
+    }
+    let mut done = done.into_inner().unwrap();
+    // Report in plan order whatever order the lanes finished in.
+    done.sort_by_key(|r| cells.iter().position(|c| c.id() == r.id));
+    let not_run: Vec<String> = cells.iter().map(Cell::id).filter(|id| !done.iter().any(|r| &r.id == id)).collect();
     let results = Results {
         schema: report::SCHEMA,
         started,
@@ -347,7 +380,7 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
         vec![("warm", c.cache.clone())]
     };
     for (name, cache) in passes {
-        let cc = Common { cache: cache.clone(), results: out.clone(), kernel_src: c.kernel_src.clone(), matrix: c.matrix.clone(), jobs: c.jobs };
+        let cc = Common { cache: cache.clone(), results: out.clone(), kernel_src: c.kernel_src.clone(), matrix: c.matrix.clone(), make_jobs: c.make_jobs, jobs: c.jobs };
         if cache == cold_cache {
             // Reuse the host's busybox: a download is not what the cold number is about.
             for arch in Arch::ALL {
@@ -391,10 +424,42 @@ pub fn build_cmd(c: &Common, arch: Arch, variant: &str) -> Result<i32> {
     let progress = Progress::new();
     let mut p = progress.cell(&format!("{arch}-{variant}"));
     let b = crate::build::build(
-        &crate::build::BuildRequest { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, arch, variant: v, out_dir: &out, jobs: c.jobs },
+        &crate::build::BuildRequest { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, arch, variant: v, out_dir: &out, jobs: c.make_jobs },
         &mut |s| p.stage(s),
     )?;
     p.finish("built");
     println!("kernel: {}\nbuild tree: {}\nlogs and .config: {}\n({:.0}s, {})", b.image.display(), b.build_dir.display(), out.display(), b.seconds, if b.relinked { "relinked" } else { "nothing to rebuild" });
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(shard: Option<(usize, usize)>) -> MatrixArgs {
+        MatrixArgs { only: vec![], skip: vec![], list: false, json: false, cell: vec![], shard }
+    }
+
+    #[test]
+    fn shards_partition_the_matrix() {
+        let m = matrix::load(&matrix::default_path(&crate::paths::repo_root())).unwrap();
+        let all: Vec<String> = select(&m, &args(None)).unwrap().iter().map(Cell::id).collect();
+        for n in 1..=5 {
+            let mut joined: Vec<String> = Vec::new();
+            for i in 1..=n {
+                joined.extend(select(&m, &args(Some((i, n)))).unwrap().iter().map(Cell::id));
+            }
+            assert_eq!(joined, all, "{n} shards");
+        }
+        assert!(parse_shard("0/2").is_err() && parse_shard("3/2").is_err() && parse_shard("x").is_err());
+        assert_eq!(parse_shard("2/3"), Ok((2, 3)));
+    }
+
+    #[test]
+    fn an_unknown_cell_is_an_error_naming_it() {
+        let m = matrix::load(&matrix::default_path(&crate::paths::repo_root())).unwrap();
+        let mut a = args(None);
+        a.cell = vec!["s390x-nope-offline".into()];
+        assert!(select(&m, &a).unwrap_err().to_string().contains("s390x-nope-offline"));
+    }
 }

@@ -23,9 +23,12 @@ struct Cli {
     /// The matrix file (variants and expectations are defined there)
     #[arg(long, global = true)]
     matrix: Option<PathBuf>,
-    /// Parallel make jobs (default: number of CPUs)
+    /// Cells run at once, one lane per arch (default 1: cells one after another)
+    #[arg(long, global = true, default_value_t = 1)]
+    jobs: usize,
+    /// Parallel make jobs of a kernel build (default: number of CPUs)
     #[arg(long, global = true)]
-    jobs: Option<usize>,
+    make_jobs: Option<usize>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -154,7 +157,8 @@ fn main() -> ExitCode {
         results: xtask::paths::results_root(cli.results_dir.as_deref()),
         kernel_src: cli.kernel_src,
         matrix: cli.matrix.unwrap_or_else(|| xtask::matrix::default_path(&repo)),
-        jobs: cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+        make_jobs: cli.make_jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+        jobs: cli.jobs,
     };
     let r = match cli.cmd {
         Cmd::Setup => xtask::host::setup(&common.cache).map(|_| 0),

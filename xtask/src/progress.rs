@@ -15,6 +15,7 @@ pub struct CellProgress {
     bar: Option<ProgressBar>,
     id: String,
     t0: Instant,
+    stage: String,
     stage_t0: Instant,
 }
 
@@ -32,7 +33,7 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        CellProgress { bar, id: id.to_string(), t0: Instant::now(), stage_t0: Instant::now() }
+        CellProgress { bar, id: id.to_string(), t0: Instant::now(), stage: String::new(), stage_t0: Instant::now() }
     }
 
     /// A line that does not belong to a cell (printed above the bars).
@@ -56,13 +57,16 @@ impl CellProgress {
     pub fn stage(&mut self, stage: &str) {
         match &self.bar {
             Some(b) => b.set_message(stage.to_string()),
+            None if self.stage.is_empty() => eprintln!("[{:7.1}s] {}: {stage}", self.t0.elapsed().as_secs_f64(), self.id),
             None => eprintln!(
-                "[{:7.1}s] {}: {stage} (previous stage {:.1}s)",
+                "[{:7.1}s] {}: {stage} ({} took {:.1}s)",
                 self.t0.elapsed().as_secs_f64(),
                 self.id,
+                self.stage,
                 self.stage_t0.elapsed().as_secs_f64()
             ),
         }
+        self.stage = stage.to_string();
         self.stage_t0 = Instant::now();
     }
 
