@@ -273,11 +273,25 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = duct::cmd!(cargo, "test", "--workspace", "--locked").dir(&repo).unchecked().run()?;
     let host_ok = st.status.success();
-    eprintln!("== real boots: the matrix");
+    // The matrix runs as two shards merged into one report, exactly as the CI fan-out does,
+    // and the merged report must hold every planned cell once, in plan order.
+    eprintln!("== real boots: the matrix, as shards 1/2 and 2/2, then report merge");
     let m = c.load_matrix()?;
-    let cells = select(&m, &a)?;
-    let (r, dir) = run_matrix(c, &m, cells)?;
+    let planned: Vec<String> = select(&m, &a)?.iter().map(Cell::id).collect();
+    let mut shard_dirs = Vec::new();
+    for i in 1..=2 {
+        let mut sa = MatrixArgs { only: a.only.clone(), skip: a.skip.clone(), list: false, json: false, cell: vec![], shard: Some((i, 2)) };
+        sa.cell.clone_from(&a.cell);
+        let cells = select(&m, &sa)?;
+        if !cells.is_empty() {
+            shard_dirs.push(run_matrix(c, &m, cells)?.1);
+        }
+    }
+    let dir = c.results.join(format!("{}-test", crate::util::now_stamp()));
+    let r = report::merge(&dir, &shard_dirs)?;
     println!("{}", report::table(&r));
+    let merged: Vec<String> = r.cells.iter().map(|c| c.id.clone()).collect();
+    let merge_ok = merged == planned;
     let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
     let fail = r.cells.len() - pass + r.not_run.len();
     println!("results: {}", dir.display());
@@ -289,8 +303,9 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     }
     println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
     println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
+    println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
     println!("matrix: {pass} passed, {fail} failed");
-    Ok(if host_ok && fail == 0 && err_fail == 0 && !r.interrupted { 0 } else { 1 })
+    Ok(if host_ok && merge_ok && fail == 0 && err_fail == 0 && !r.interrupted { 0 } else { 1 })
 }
 
 /// Real runs of the harness on bad input, each checked for the verdict and message it must
