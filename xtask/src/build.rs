@@ -65,9 +65,14 @@ fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, arg
 
 /// Runs `expr` with output to `log`; on failure, says what failed, the last lines and the log.
 fn run_logged(expr: duct::Expression, log: &Path, what: &str) -> Result<()> {
-    let out = expr.stderr_to_stdout().stdout_path(log).unchecked().run().with_context(|| format!("starting {what}"))?;
-    if !out.status.success() {
-        bail!("{what} failed ({}). Last lines:\n{}\nfull log: {}", out.status, crate::util::tail_lines(log, 25), log.display());
+    // Its own process group, registered: Ctrl-C or SIGTERM to the harness kills every compiler.
+    let group = crate::procs::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked()).with_context(|| format!("starting {what}"))?;
+    let status = group.handle.wait().with_context(|| format!("waiting for {what}"))?.status;
+    if crate::procs::interrupted() {
+        bail!("{what} was interrupted; log: {}", log.display());
+    }
+    if !status.success() {
+        bail!("{what} failed ({status}). Last lines:\n{}\nfull log: {}", crate::util::tail_lines(log, 25), log.display());
     }
     Ok(())
 }

@@ -342,6 +342,21 @@ fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bo
         cell.verdict.outcome == Outcome::Error && msg.contains("0001-does-not-apply.patch") && msg.contains("Hunk #1 FAILED"),
         format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or("")),
     ));
+    // A patch that applies but does not compile: ERROR with the build's last lines and log path.
+    let broken = dir.join("0001-does-not-compile.patch");
+    std::fs::write(&broken, "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,4 @@\n // SPDX-License-Identifier: GPL-2.0-only\n+#error ksm-hotremove-harness: this build must fail\n /*\n  * Memory merging support.\n")?;
+    let mut v = upstream.clone();
+    v.name = "broken-build".into();
+    v.patches = vec![broken];
+    let cell = Cell { arch, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
+    let r = run_cells(c, m, vec![cell], &dir.join("broken-build"))?;
+    let cell = &r.cells[0];
+    let msg = cell.host.harness_error.clone().unwrap_or_default();
+    out.push((
+        "build failure".into(),
+        cell.verdict.outcome == Outcome::Error && msg.contains("this build must fail") && msg.contains("build.log") && cell.dir.join("build.log").exists(),
+        format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or("")),
+    ));
     // A broken matrix file: an error located by file, line and column.
     let yaml = dir.join("broken-matrix.yaml");
     std::fs::write(&yaml, "schema: 1\nkernel: {source: debian}\narches: [s390x, sparc]\n")?;

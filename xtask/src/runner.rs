@@ -214,7 +214,7 @@ fn boot(cell: &Cell, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFa
             if let Some(mk) = markers::parse_line(&line, lineno) {
                 if mk.event == "phase" {
                     if let Some(p) = mk.get("name") {
-                        stage(p);
+                        stage(&format!("guest:{p}"));
                     }
                 }
                 if mk.event == "hotplug-request" {
