@@ -60,7 +60,7 @@ pub struct RunArgs {
 /// `cargo xtask run`: one cell, same machinery and results folder as the matrix.
 pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
     let m = c.load_matrix()?;
-    let variant = match (&a.variant, a.patches.is_empty()) {
+    let mut variant = match (&a.variant, a.patches.is_empty()) {
         (Some(name), true) => m.variants.get(name).cloned().with_context(|| {
             format!("unknown variant {name:?}; {} defines: {}", c.matrix.display(), m.variants.keys().cloned().collect::<Vec<_>>().join(", "))
         })?,
@@ -77,13 +77,12 @@ pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
                 patches,
                 kconfig: base.as_ref().map(|b| b.kconfig.clone()).unwrap_or_default(),
                 rust: base.as_ref().is_some_and(|b| b.rust),
-                expect: a.expect.unwrap_or(Expect::Clean),
+                expect: Expect::Clean,
                 splat_locks: base.as_ref().map(|b| b.splat_locks.clone()).unwrap_or_default(),
                 boot_line: base.as_ref().and_then(|b| b.boot_line.clone()),
             }
         }
     };
-    let mut variant = variant;
     if let Some(e) = a.expect {
         variant.expect = e;
     }
@@ -327,36 +326,14 @@ fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bo
         format!("{} ({}), console.log kept: {console} bytes", cell.verdict.outcome.name(), cell.verdict.reason),
     ));
     // A patch that does not apply: ERROR naming the patch and hunk; the tree stays usable.
-    let bad = dir.join("0001-does-not-apply.patch");
     std::fs::create_dir_all(dir)?;
-    std::fs::write(&bad, "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n no such\n-line in\n+ksm.c\n here\n")?;
-    let mut v = upstream.clone();
-    v.name = "bad-patch".into();
-    v.patches = vec![bad.clone()];
-    let cell = Cell { arch, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
-    let r = run_cells(c, m, vec![cell], &dir.join("bad-patch"))?;
-    let cell = &r.cells[0];
-    let msg = cell.host.harness_error.clone().unwrap_or_default();
-    out.push((
-        "patch that does not apply".into(),
-        cell.verdict.outcome == Outcome::Error && msg.contains("0001-does-not-apply.patch") && msg.contains("Hunk #1 FAILED"),
-        format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or("")),
-    ));
+    out.push(patched_cell_error(c, m, &upstream, arch, dir, "does-not-apply",
+        "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n no such\n-line in\n+ksm.c\n here\n",
+        &["0001-does-not-apply.patch", "Hunk #1 FAILED"])?);
     // A patch that applies but does not compile: ERROR with the build's last lines and log path.
-    let broken = dir.join("0001-does-not-compile.patch");
-    std::fs::write(&broken, "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,4 @@\n // SPDX-License-Identifier: GPL-2.0-only\n+#error ksm-hotremove-harness: this build must fail\n /*\n  * Memory merging support.\n")?;
-    let mut v = upstream.clone();
-    v.name = "broken-build".into();
-    v.patches = vec![broken];
-    let cell = Cell { arch, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
-    let r = run_cells(c, m, vec![cell], &dir.join("broken-build"))?;
-    let cell = &r.cells[0];
-    let msg = cell.host.harness_error.clone().unwrap_or_default();
-    out.push((
-        "build failure".into(),
-        cell.verdict.outcome == Outcome::Error && msg.contains("this build must fail") && msg.contains("build.log") && cell.dir.join("build.log").exists(),
-        format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or("")),
-    ));
+    out.push(patched_cell_error(c, m, &upstream, arch, dir, "does-not-compile",
+        "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,4 @@\n // SPDX-License-Identifier: GPL-2.0-only\n+#error ksm-hotremove-harness: this build must fail\n /*\n  * Memory merging support.\n",
+        &["this build must fail", "build.log"])?);
     // A broken matrix file: an error located by file, line and column.
     let yaml = dir.join("broken-matrix.yaml");
     std::fs::write(&yaml, "schema: 1\nkernel: {source: debian}\narches: [s390x, sparc]\n")?;
@@ -443,6 +420,23 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
     std::fs::write(out.join("bench.json"), serde_json::to_vec_pretty(&serde_json::json!({ "schema": 1, "runs": runs }))?)?;
     println!("bench: {}", out.join("bench.json").display());
     Ok(0)
+}
+
+/// Runs `base` plus one patch and expects an ERROR whose message holds every `needles` item,
+/// with the cell's logs kept.
+#[allow(clippy::too_many_arguments)]
+fn patched_cell_error(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, dir: &Path, name: &str, patch: &str, needles: &[&str]) -> Result<(String, bool, String)> {
+    let file = dir.join(format!("0001-{name}.patch"));
+    std::fs::write(&file, patch)?;
+    let mut v = base.clone();
+    v.name = name.into();
+    v.patches = vec![file];
+    let cell = Cell { arch, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
+    let r = run_cells(c, m, vec![cell], &dir.join(name))?;
+    let cell = &r.cells[0];
+    let msg = cell.host.harness_error.clone().unwrap_or_default();
+    let ok = cell.verdict.outcome == Outcome::Error && needles.iter().all(|n| msg.contains(n)) && cell.dir.join("reproduce.sh").exists();
+    Ok((format!("patch {name}"), ok, format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or(""))))
 }
 
 /// `cargo xtask build`: only the kernel of (arch, variant), for a developer's own boots.

@@ -131,19 +131,16 @@ pub fn setup(cache: &Path) -> Result<()> {
         if which("apt-get").is_none() {
             bail!("setup installs with apt-get (Debian/Ubuntu); install these by hand: {}", missing.join(" "));
         }
-        let mut archs_added = false;
         for a in &busybox_missing {
             let da = a.machine().debian_arch;
             let have = duct::cmd!("dpkg", "--print-foreign-architectures").read().unwrap_or_default();
             if !have.lines().any(|l| l.trim() == da) && duct::cmd!("dpkg", "--print-architecture").read().unwrap_or_default().trim() != da {
                 println!("setup: dpkg --add-architecture {da}");
                 duct::cmd!("dpkg", "--add-architecture", da).run().context("dpkg --add-architecture (are you root?)")?;
-                archs_added = true;
             }
         }
         println!("setup: apt-get update");
         duct::cmd!("apt-get", "update", "-q").run().context("apt-get update failed (are you root? is the network up?)")?;
-        let _ = archs_added;
         if !missing.is_empty() {
             println!("setup: apt-get install {}", missing.join(" "));
             let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];

@@ -25,10 +25,7 @@ impl Qmp {
         let stream = loop {
             match UnixStream::connect(socket) {
                 Ok(s) => break s,
-                Err(e) if t0.elapsed() < timeout => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                Err(_) if t0.elapsed() < timeout => std::thread::sleep(Duration::from_millis(50)),
                 Err(e) => bail!("QMP socket {} did not come up in {:?}: {e}", socket.display(), timeout),
             }
         };

@@ -202,7 +202,6 @@ fn boot(cell: &Cell, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFa
     let mut offset = 0u64;
     let mut pending = String::new();
     let mut lineno = 0u64;
-    let mut handled = 0usize;
     let result = loop {
         let grew = read_new(&console_log, &mut offset, &mut pending)?;
         if grew {
@@ -218,7 +217,6 @@ fn boot(cell: &Cell, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFa
                     }
                 }
                 if mk.event == "hotplug-request" {
-                    handled += 1;
                     match mk.get("action") {
                         Some("add") => qmp.add_dimm("dimm0", DIMM_MIB)?,
                         Some("remove") => {
@@ -251,7 +249,6 @@ fn boot(cell: &Cell, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFa
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = handled;
     drop(qmp);
     drop(vm); // kills the process group if still running
     let _ = read_new(&console_log, &mut offset, &mut pending);
