@@ -123,11 +123,15 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
             .iter()
             .map(|mm| match kconfig::explain(&mm.symbol, &kout) {
                 Some(why) => format!("  {mm} ({why})"),
-                None => format!("  {mm} (its dependencies are not met: see `make menuconfig` / Kconfig for CONFIG_{})", mm.symbol),
+                None => match kconfig::find_dependencies(&tree, &mm.symbol) {
+                    Some(d) => format!("  {mm} (unmet dependencies: {d})"),
+                    None => format!("  {mm} (no Kconfig in this tree declares it)"),
+                },
             })
             .collect();
         let _ = std::fs::remove_file(&stamp);
-        bail!("Kconfig dropped requested symbols in {}:\n{}\nfix the fragments in configs/kconfig/", config.display(), lines.join("\n"));
+        let files: Vec<String> = frags.files.iter().map(|f| f.display().to_string()).collect();
+        bail!("Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}", config.display(), lines.join("\n"), files.join(" "));
     }
     std::fs::write(&stamp, &frags.hash)?;
     std::fs::copy(&config, req.out_dir.join("config"))?;

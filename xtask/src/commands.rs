@@ -334,6 +334,20 @@ fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bo
     out.push(patched_cell_error(c, m, &upstream, arch, dir, "does-not-compile",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,4 @@\n // SPDX-License-Identifier: GPL-2.0-only\n+#error ksm-hotremove-harness: this build must fail\n /*\n  * Memory merging support.\n",
         &["this build must fail", "build.log"])?);
+    // A Kconfig symbol the arch cannot have: the configure step names it, no build starts.
+    let frag = dir.join("impossible.config");
+    std::fs::write(&frag, "# s390-only: Kconfig must drop it on arm64\nCONFIG_SCLP_TTY=y\n")?;
+    let mut v = upstream.clone();
+    v.name = "impossible-kconfig".into();
+    v.kconfig = vec![frag];
+    let cell = Cell { arch: Arch::Arm64, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
+    let r = run_cells(c, m, vec![cell], &dir.join("impossible-kconfig"))?;
+    let msg = r.cells[0].host.harness_error.clone().unwrap_or_default();
+    out.push((
+        "dropped Kconfig symbol".into(),
+        r.cells[0].verdict.outcome == Outcome::Error && msg.contains("CONFIG_SCLP_TTY requested y") && !r.cells[0].dir.join("build.log").exists(),
+        msg.lines().take(2).collect::<Vec<_>>().join(" / "),
+    ));
     // A broken matrix file: an error located by file, line and column.
     let yaml = dir.join("broken-matrix.yaml");
     std::fs::write(&yaml, "schema: 1\nkernel: {source: debian}\narches: [s390x, sparc]\n")?;

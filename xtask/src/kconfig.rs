@@ -112,6 +112,49 @@ pub fn explain(symbol: &str, make_output: &str) -> Option<String> {
     None
 }
 
+/// The `depends on` lines of `config SYMBOL` in one Kconfig file's text (pure).
+pub fn depends_on(kconfig_text: &str, symbol: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in kconfig_text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("config ").or_else(|| t.strip_prefix("menuconfig ")) {
+            inside = rest.trim() == symbol;
+        } else if inside {
+            if let Some(dep) = t.strip_prefix("depends on ") {
+                out.push(dep.trim().to_string());
+            } else if t.starts_with("endmenu") || t.starts_with("endif") || t.starts_with("choice") || t.starts_with("menu ") || t.starts_with("if ") {
+                inside = false;
+            }
+        }
+    }
+    out
+}
+
+/// Where Kconfig declares `symbol` in `tree`, with its `depends on` lines (for error messages).
+pub fn find_dependencies(tree: &Path, symbol: &str) -> Option<String> {
+    let mut stack = vec![tree.to_path_buf()];
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).ok()?.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if p.is_dir() && !name.starts_with('.') {
+                stack.push(p);
+            } else if name.starts_with("Kconfig") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                if text.contains(&format!("config {symbol}\n")) {
+                    let rel = p.strip_prefix(tree).unwrap_or(&p).display().to_string();
+                    let deps = depends_on(&text, symbol);
+                    found.push(if deps.is_empty() { rel } else { format!("{rel}: depends on {}", deps.join(" && ")) });
+                }
+            }
+        }
+    }
+    (!found.is_empty()).then(|| found.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +198,14 @@ mod tests {
         let e = load(vec![d.clone()]).err().unwrap().to_string();
         assert!(e.contains(":2:") && e.contains("KSM=y"), "{e}");
         std::fs::remove_file(d).unwrap();
+    }
+
+    #[test]
+    fn finds_the_depends_on_lines_of_a_symbol() {
+        let k = "config A\n\tbool \"a\"\n\tdepends on S390\n\tdepends on TTY\n\nconfig B\n\tdepends on X\n";
+        assert_eq!(depends_on(k, "A"), vec!["S390".to_string(), "TTY".to_string()]);
+        assert_eq!(depends_on(k, "B"), vec!["X".to_string()]);
+        assert!(depends_on(k, "C").is_empty());
     }
 
     #[test]
