@@ -329,11 +329,15 @@ fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bo
     std::fs::create_dir_all(dir)?;
     out.push(patched_cell_error(c, m, &upstream, arch, dir, "does-not-apply",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n no such\n-line in\n+ksm.c\n here\n",
-        &["0001-does-not-apply.patch", "Hunk #1 FAILED"])?);
+        Outcome::Error, &["0001-does-not-apply.patch", "Hunk #1 FAILED"])?);
     // A patch that applies but does not compile: ERROR with the build's last lines and log path.
     out.push(patched_cell_error(c, m, &upstream, arch, dir, "does-not-compile",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,4 @@\n // SPDX-License-Identifier: GPL-2.0-only\n+#error ksm-hotremove-harness: this build must fail\n /*\n  * Memory merging support.\n",
-        &["this build must fail", "build.log"])?);
+        Outcome::Error, &["this build must fail", "build.log"])?);
+    // A guest kernel that panics at MEM_GOING_OFFLINE: FAIL at once (panic=-1, -no-reboot), no timeout.
+    out.push(patched_cell_error(c, m, &upstream, arch, dir, "panics",
+        "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -2906,6 +2906,7 @@\n \n \tswitch (action) {\n \tcase MEM_GOING_OFFLINE:\n+\t\tpanic(\"ksm-hotremove-harness: a guest that panics\");\n \t\t/*\n \t\t * Prevent ksm_do_scan(), unmerge_and_remove_all_rmap_items()\n \t\t * and remove_all_stable_nodes() while memory is going offline:\n",
+        Outcome::Fail, &["the guest kernel died", "a guest that panics"])?);
     // A Kconfig symbol the arch cannot have: the configure step names it, no build starts.
     let frag = dir.join("impossible.config");
     std::fs::write(&frag, "# s390-only: Kconfig must drop it on arm64\nCONFIG_SCLP_TTY=y\n")?;
@@ -436,10 +440,10 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// Runs `base` plus one patch and expects an ERROR whose message holds every `needles` item,
-/// with the cell's logs kept.
+/// Runs `base` plus one patch and expects `outcome` with every `needles` item in the harness
+/// error or the verdict's reason, no timeout, and the cell's logs kept.
 #[allow(clippy::too_many_arguments)]
-fn patched_cell_error(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, dir: &Path, name: &str, patch: &str, needles: &[&str]) -> Result<(String, bool, String)> {
+fn patched_cell_error(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, dir: &Path, name: &str, patch: &str, outcome: Outcome, needles: &[&str]) -> Result<(String, bool, String)> {
     let file = dir.join(format!("0001-{name}.patch"));
     std::fs::write(&file, patch)?;
     let mut v = base.clone();
@@ -448,8 +452,8 @@ fn patched_cell_error(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, di
     let cell = Cell { arch, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
     let r = run_cells(c, m, vec![cell], &dir.join(name))?;
     let cell = &r.cells[0];
-    let msg = cell.host.harness_error.clone().unwrap_or_default();
-    let ok = cell.verdict.outcome == Outcome::Error && needles.iter().all(|n| msg.contains(n)) && cell.dir.join("reproduce.sh").exists();
+    let msg = cell.host.harness_error.clone().unwrap_or_else(|| cell.verdict.reason.clone());
+    let ok = cell.verdict.outcome == outcome && needles.iter().all(|n| msg.contains(n)) && cell.host.timed_out.is_none() && cell.dir.join("reproduce.sh").exists();
     Ok((format!("patch {name}"), ok, format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or(""))))
 }
 
