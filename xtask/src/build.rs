@@ -28,8 +28,6 @@ pub struct BuildRequest<'a> {
 pub struct Built {
     pub build_dir: PathBuf,
     pub image: PathBuf,
-    pub configured: bool,
-    pub patched: bool,
     /// The kernel image was relinked by this build.
     pub relinked: bool,
     pub seconds: f64,
@@ -90,7 +88,7 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     source::sync_tree(req.src, &tree, &patches::owned_files(&tree))?;
     stage("patch");
     let series = patches::expand(&req.variant.patch_paths(req.repo))?;
-    let patched = patches::switch(&tree, &req.src.pristine, &series)?;
+    patches::switch(&tree, &req.src.pristine, &series)?;
 
     stage("configure");
     let frags = kconfig::load(kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo)))?;
@@ -98,8 +96,7 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     std::fs::create_dir_all(&out)?;
     let config = out.join(".config");
     let stamp = out.join(".ksmh-configured");
-    let configured = !(stamp.exists() && config.exists());
-    if configured {
+    if !(stamp.exists() && config.exists()) {
         let _ = std::fs::remove_file(&stamp);
         // allnoconfig, not tinyconfig: tinyconfig turns PRINTK off.
         run_logged(make_cmd(m, &tree, &out, req.cache, &["allnoconfig".into()]), &req.out_dir.join("kconfig-allnoconfig.log"), "make allnoconfig")?;
@@ -151,7 +148,7 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     if !image.exists() {
         bail!("the build finished but left no {}; see {}", image.display(), log.display());
     }
-    Ok(Built { relinked: mtime(&image) != before, build_dir: out, image, configured, patched, seconds: t0.elapsed().as_secs_f64() })
+    Ok(Built { relinked: mtime(&image) != before, build_dir: out, image, seconds: t0.elapsed().as_secs_f64() })
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {

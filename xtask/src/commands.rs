@@ -130,20 +130,21 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
     progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
     let repro = c.repro_args(m);
     let known = crate::known::load(&crate::paths::repo_root().join("configs/known-issues.yaml"))?;
-    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, jobs: c.make_jobs, repro_args: &repro, known: &known };
+    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, make_jobs: c.make_jobs, repro_args: &repro, known: &known };
     // Lanes: cells of one arch stay in order in one lane (they share a build tree and switch
-    // variants incrementally); with --jobs > 1 the arches' lanes run side by side.
-    let mut lanes: Vec<Vec<&Cell>> = Vec::new();
-    for cell in &cells {
-        match lanes.iter_mut().find(|l| c.jobs > 1 && l[0].arch == cell.arch) {
-            Some(l) => l.push(cell),
-            None if c.jobs > 1 => lanes.push(vec![cell]),
-            None => match lanes.first_mut() {
+    // variants incrementally); with --jobs > 1 up to that many arch lanes run side by side.
+    let lanes: Vec<Vec<&Cell>> = if c.jobs > 1 {
+        let mut by_arch: Vec<Vec<&Cell>> = Vec::new();
+        for cell in &cells {
+            match by_arch.iter_mut().find(|l| l[0].arch == cell.arch) {
                 Some(l) => l.push(cell),
-                None => lanes.push(vec![cell]),
-            },
+                None => by_arch.push(vec![cell]),
+            }
         }
-    }
+        by_arch
+    } else {
+        vec![cells.iter().collect()]
+    };
     let done: std::sync::Mutex<Vec<CellResult>> = std::sync::Mutex::new(Vec::new());
     let run_lane = |lane: &[&Cell]| -> Result<()> {
         for cell in lane {
@@ -156,45 +157,33 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
             let mut d = done.lock().unwrap();
             d.push(r);
             // Partial report after every cell: a killed run still leaves the finished cells reported.
-            let partial = Results {
-                schema: report::SCHEMA,
-                started: started.clone(),
-                finished: crate::util::now_rfc3339(),
-                interrupted: true,
-                outcome: runner::outcome_of(&d),
-                not_run: cells.iter().map(Cell::id).filter(|id| !d.iter().any(|r| &r.id == id)).collect(),
-                cells: d.clone(),
-            };
-            report::write(dir, &partial)?;
+            report::write(dir, &results_of(&started, &cells, d.clone(), true))?;
         }
         Ok(())
     };
-    let lane_results: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = lanes.iter().take(c.jobs.max(1)).map(|l| s.spawn(|| run_lane(l))).collect();
-        let mut rs: Vec<Result<()>> = handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lane panicked")))).collect();
-        for l in lanes.iter().skip(c.jobs.max(1)) {
-            rs.push(run_lane(l));
-        }
-        rs
-    });
-    for r in lane_results {
-        r?;
+    for group in lanes.chunks(c.jobs.max(1)) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = group.iter().map(|l| s.spawn(|| run_lane(l))).collect();
+            handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lane panicked"))))
+        })?;
     }
-    let mut done = done.into_inner().unwrap();
-    // Report in plan order whatever order the lanes finished in.
-    done.sort_by_key(|r| cells.iter().position(|c| c.id() == r.id));
-    let not_run: Vec<String> = cells.iter().map(Cell::id).filter(|id| !done.iter().any(|r| &r.id == id)).collect();
-    let results = Results {
-        schema: report::SCHEMA,
-        started,
-        finished: crate::util::now_rfc3339(),
-        interrupted: crate::procs::interrupted(),
-        outcome: if done.is_empty() { Outcome::Error } else { runner::outcome_of(&done) },
-        not_run,
-        cells: done,
-    };
+    let results = results_of(&started, &cells, done.into_inner().unwrap(), crate::procs::interrupted());
     report::write(dir, &results)?;
     Ok(results)
+}
+
+/// The report of the cells run so far, in plan order whatever order the lanes finished in.
+fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interrupted: bool) -> Results {
+    done.sort_by_key(|r| planned.iter().position(|c| c.id() == r.id));
+    Results {
+        schema: report::SCHEMA,
+        started: started.to_string(),
+        finished: crate::util::now_rfc3339(),
+        interrupted,
+        outcome: runner::outcome_of(&done),
+        not_run: planned.iter().map(Cell::id).filter(|id| !done.iter().any(|r| &r.id == id)).collect(),
+        cells: done,
+    }
 }
 
 pub struct MatrixArgs {
@@ -279,8 +268,7 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     let planned: Vec<String> = select(&m, &a)?.iter().map(Cell::id).collect();
     let mut shard_dirs = Vec::new();
     for i in 1..=2 {
-        let mut sa = MatrixArgs { only: a.only.clone(), skip: a.skip.clone(), list: false, json: false, cell: vec![], shard: Some((i, 2)) };
-        sa.cell.clone_from(&a.cell);
+        let sa = MatrixArgs { only: a.only.clone(), skip: a.skip.clone(), list: false, json: false, cell: a.cell.clone(), shard: Some((i, 2)) };
         let cells = select(&m, &sa)?;
         if !cells.is_empty() {
             shard_dirs.push(run_matrix(c, &m, cells)?.1);
@@ -294,7 +282,7 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
     let fail = r.cells.len() - pass + r.not_run.len();
     println!("results: {}", dir.display());
-    eprintln!("== error paths: a hung guest, a patch that does not apply, a broken matrix");
+    eprintln!("== error paths: a hung guest, bad patches, a panicking guest, a dropped Kconfig symbol, a broken matrix");
     let errs = error_paths(c, &m, &dir.join("error-paths"))?;
     let err_fail = errs.iter().filter(|(_, ok, _)| !ok).count();
     for (name, ok, detail) in &errs {
@@ -310,46 +298,40 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
 /// Real runs of the harness on bad input, each checked for the verdict and message it must
 /// give and for the logs it must keep. They reuse the matrix's build trees, so they are cheap.
 fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bool, String)>> {
-    let mut out = Vec::new();
-    let Some(upstream) = m.variants.get("upstream").cloned() else {
+    let Some(upstream) = m.variants.get("upstream") else {
         return Ok(vec![("error paths".into(), false, "the matrix has no upstream variant".into())]);
     };
     let arch = if m.arches.contains(&Arch::Arm64) { Arch::Arm64 } else { m.arches[0] };
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
     // A guest that cannot finish in time: TIMEOUT, with the console kept.
-    let cell = Cell { arch, expectation: upstream.expectation(Scenario::Offline), variant: upstream.clone(), scenario: Scenario::Offline, timeout: 3, mib: m.workload.mib };
-    let r = run_cells(c, m, vec![cell], &dir.join("timeout"))?;
-    let cell = &r.cells[0];
+    let cell = probe_cell(c, m, derived(upstream, "hung", vec![], vec![]), arch, 3, dir)?;
     let console = std::fs::metadata(cell.dir.join("console.log")).map(|md| md.len()).unwrap_or(0);
     out.push((
         "hung guest".into(),
-        cell.verdict.outcome == Outcome::Timeout && console > 0 && dir.join("timeout/results.json").exists(),
+        cell.verdict.outcome == Outcome::Timeout && console > 0 && dir.join("hung/results.json").exists(),
         format!("{} ({}), console.log kept: {console} bytes", cell.verdict.outcome.name(), cell.verdict.reason),
     ));
     // A patch that does not apply: ERROR naming the patch and hunk; the tree stays usable.
-    std::fs::create_dir_all(dir)?;
-    out.push(patched_cell_error(c, m, &upstream, arch, dir, "does-not-apply",
+    out.push(patched_cell(c, m, upstream, arch, dir, "does-not-apply",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n no such\n-line in\n+ksm.c\n here\n",
         Outcome::Error, &["0001-does-not-apply.patch", "Hunk #1 FAILED"])?);
     // A patch that applies but does not compile: ERROR with the build's last lines and log path.
-    out.push(patched_cell_error(c, m, &upstream, arch, dir, "does-not-compile",
+    out.push(patched_cell(c, m, upstream, arch, dir, "does-not-compile",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,4 @@\n // SPDX-License-Identifier: GPL-2.0-only\n+#error ksm-hotremove-harness: this build must fail\n /*\n  * Memory merging support.\n",
         Outcome::Error, &["this build must fail", "build.log"])?);
     // A guest kernel that panics at MEM_GOING_OFFLINE: FAIL at once (panic=-1, -no-reboot), no timeout.
-    out.push(patched_cell_error(c, m, &upstream, arch, dir, "panics",
+    out.push(patched_cell(c, m, upstream, arch, dir, "panics",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -2906,6 +2906,7 @@\n \n \tswitch (action) {\n \tcase MEM_GOING_OFFLINE:\n+\t\tpanic(\"ksm-hotremove-harness: a guest that panics\");\n \t\t/*\n \t\t * Prevent ksm_do_scan(), unmerge_and_remove_all_rmap_items()\n \t\t * and remove_all_stable_nodes() while memory is going offline:\n",
         Outcome::Fail, &["the guest kernel died", "a guest that panics"])?);
     // A Kconfig symbol the arch cannot have: the configure step names it, no build starts.
     let frag = dir.join("impossible.config");
     std::fs::write(&frag, "# s390-only: Kconfig must drop it on arm64\nCONFIG_SCLP_TTY=y\n")?;
-    let mut v = upstream.clone();
-    v.name = "impossible-kconfig".into();
-    v.kconfig = vec![frag];
-    let cell = Cell { arch: Arch::Arm64, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
-    let r = run_cells(c, m, vec![cell], &dir.join("impossible-kconfig"))?;
-    let msg = r.cells[0].host.harness_error.clone().unwrap_or_default();
+    let cell = probe_cell(c, m, derived(upstream, "impossible-kconfig", vec![], vec![frag]), Arch::Arm64, 60, dir)?;
+    let msg = cell.host.harness_error.clone().unwrap_or_default();
     out.push((
         "dropped Kconfig symbol".into(),
-        r.cells[0].verdict.outcome == Outcome::Error && msg.contains("CONFIG_SCLP_TTY requested y") && !r.cells[0].dir.join("build.log").exists(),
+        cell.verdict.outcome == Outcome::Error && msg.contains("CONFIG_SCLP_TTY requested y") && !cell.dir.join("build.log").exists(),
         msg.lines().take(2).collect::<Vec<_>>().join(" / "),
     ));
     // A broken matrix file: an error located by file, line and column.
@@ -358,6 +340,34 @@ fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bo
     let e = matrix::load(&yaml).err().map(|e| format!("{e:#}")).unwrap_or_default();
     out.push(("broken matrix YAML".into(), e.contains("broken-matrix.yaml:3:"), e.lines().next().unwrap_or("").to_string()));
     Ok(out)
+}
+
+/// `base` under another name, with extra patches and Kconfig fragments.
+fn derived(base: &Variant, name: &str, patches: Vec<PathBuf>, kconfig: Vec<PathBuf>) -> Variant {
+    let mut v = base.clone();
+    v.name = name.into();
+    v.patches.extend(patches);
+    v.kconfig.extend(kconfig);
+    v
+}
+
+/// One offline cell of `variant` on `arch`, run into `dir/<variant name>`.
+fn probe_cell(c: &Common, m: &MatrixFile, variant: Variant, arch: Arch, timeout: u64, dir: &Path) -> Result<CellResult> {
+    let out = dir.join(&variant.name);
+    let cell = Cell { arch, expectation: variant.expectation(Scenario::Offline), variant, scenario: Scenario::Offline, timeout, mib: m.workload.mib };
+    run_cells(c, m, vec![cell], &out)?.cells.into_iter().next().context("interrupted before the cell ran")
+}
+
+/// Runs `base` plus one patch and expects `outcome` with every `needles` item in the harness
+/// error or the verdict's reason, no timeout, and the cell's logs kept.
+#[allow(clippy::too_many_arguments)]
+fn patched_cell(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, dir: &Path, name: &str, patch: &str, outcome: Outcome, needles: &[&str]) -> Result<(String, bool, String)> {
+    let file = dir.join(format!("0001-{name}.patch"));
+    std::fs::write(&file, patch)?;
+    let cell = probe_cell(c, m, derived(base, name, vec![file], vec![]), arch, 60, dir)?;
+    let msg = cell.host.harness_error.clone().unwrap_or_else(|| cell.verdict.reason.clone());
+    let ok = cell.verdict.outcome == outcome && needles.iter().all(|n| msg.contains(n)) && cell.host.timed_out.is_none() && cell.dir.join("reproduce.sh").exists();
+    Ok((format!("patch {name}"), ok, format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or(""))))
 }
 
 /// `cargo xtask repro`: the reported warning, as the kernel wrote it, then what we make of it.
@@ -438,23 +448,6 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
     std::fs::write(out.join("bench.json"), serde_json::to_vec_pretty(&serde_json::json!({ "schema": 1, "runs": runs }))?)?;
     println!("bench: {}", out.join("bench.json").display());
     Ok(0)
-}
-
-/// Runs `base` plus one patch and expects `outcome` with every `needles` item in the harness
-/// error or the verdict's reason, no timeout, and the cell's logs kept.
-#[allow(clippy::too_many_arguments)]
-fn patched_cell_error(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, dir: &Path, name: &str, patch: &str, outcome: Outcome, needles: &[&str]) -> Result<(String, bool, String)> {
-    let file = dir.join(format!("0001-{name}.patch"));
-    std::fs::write(&file, patch)?;
-    let mut v = base.clone();
-    v.name = name.into();
-    v.patches = vec![file];
-    let cell = Cell { arch, expectation: v.expectation(Scenario::Offline), variant: v, scenario: Scenario::Offline, timeout: 60, mib: m.workload.mib };
-    let r = run_cells(c, m, vec![cell], &dir.join(name))?;
-    let cell = &r.cells[0];
-    let msg = cell.host.harness_error.clone().unwrap_or_else(|| cell.verdict.reason.clone());
-    let ok = cell.verdict.outcome == outcome && needles.iter().all(|n| msg.contains(n)) && cell.host.timed_out.is_none() && cell.dir.join("reproduce.sh").exists();
-    Ok((format!("patch {name}"), ok, format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or(""))))
 }
 
 /// `cargo xtask build`: only the kernel of (arch, variant), for a developer's own boots.

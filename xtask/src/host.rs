@@ -12,8 +12,8 @@ pub enum Probe {
     Cmd(&'static str),
     /// A file that must exist.
     File(&'static str),
-    /// A file glob-free prefix check: some file in the directory starts with this name.
-    DirEntry(&'static str, &'static str),
+    /// Anything else, e.g. the Rust toolchain search of `rustcore` (Debian or rustup).
+    Check(fn() -> bool),
 }
 
 pub struct Requirement {
@@ -47,7 +47,7 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("patch", Probe::Cmd("patch"), "patch"),
     req("rsync (for --kernel-src trees)", Probe::Cmd("rsync"), "rsync"),
     req("dpkg-deb (busybox extraction)", Probe::Cmd("dpkg-deb"), "dpkg"),
-    req("rustc with library source (variant rust)", Probe::DirEntry("/usr/src", "rustc-"), "rustc-web rust-web-src"),
+    req("rustc with library source (variant rust)", Probe::Check(|| crate::rustcore::probe().is_ok()), "rustc-web rust-web-src"),
 ];
 
 pub fn which(cmd: &str) -> Option<std::path::PathBuf> {
@@ -65,9 +65,7 @@ impl Requirement {
         match self.probe {
             Probe::Cmd(c) => which(c).is_some(),
             Probe::File(f) => Path::new(f).exists(),
-            Probe::DirEntry(dir, prefix) => std::fs::read_dir(dir)
-                .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)))
-                .unwrap_or(false),
+            Probe::Check(f) => f(),
         }
     }
 
@@ -112,9 +110,9 @@ pub fn doctor(cache: &Path) -> bool {
         let p = busybox_path(cache, arch);
         line(p.exists(), &format!("static busybox for {arch} ({})", p.display()), "cargo xtask setup");
     }
-    match crate::rustcore::probe() {
-        Ok(t) => println!("  found    Rust toolchain for the kernel object: {} ({})", t.rustc.display(), t.source),
-        Err(e) => line(false, "Rust toolchain with library source", &format!("{e:#}")),
+    // Which toolchain the rust variant will use (its absence is the requirement above).
+    if let Ok(t) = crate::rustcore::probe() {
+        println!("  using    {} ({}) for the rust-ksm kernel object", t.rustc.display(), t.source);
     }
     println!("cache: {}", cache.display());
     all

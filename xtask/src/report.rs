@@ -69,10 +69,6 @@ pub fn write_metadata(dir: &Path, repo: &Path, src: &crate::source::KernelSource
     Ok(())
 }
 
-pub fn splat_title(c: &CellResult) -> String {
-    c.findings.findings.iter().find(|f| f.category != crate::console::Category::Info).map(|f| f.title.clone()).unwrap_or_default()
-}
-
 fn junit(results: &Results) -> Result<String> {
     let mut report = Report::new("ksm-hotremove-harness");
     let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
@@ -212,15 +208,14 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
             cells.retain(|x| x.id != c.id);
             cells.push(c);
         }
-        if out.join("metadata.json").exists() {
-            continue;
+        // The first shard's metadata stands for the merged run.
+        if !out.join("metadata.json").exists() {
+            let _ = std::fs::copy(d.join("metadata.json"), out.join("metadata.json"));
         }
-        let _ = std::fs::copy(d.join("metadata.json"), out.join("metadata.json"));
     }
     // Input order: shards are contiguous slices of the plan, so shard 1..n gives plan order.
     not_run.retain(|id| !cells.iter().any(|c| &c.id == id));
-    let outcome = if cells.is_empty() { Outcome::Error } else { crate::runner::outcome_of(&cells) };
-    let r = Results { schema: SCHEMA, started, finished, interrupted, outcome, not_run, cells };
+    let r = Results { schema: SCHEMA, started, finished, interrupted, outcome: crate::runner::outcome_of(&cells), not_run, cells };
     write(out, &r)?;
     Ok(r)
 }

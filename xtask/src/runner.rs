@@ -24,7 +24,7 @@ pub struct Context<'a> {
     pub cache: &'a Path,
     pub repo: &'a Path,
     pub src: &'a KernelSource,
-    pub jobs: usize,
+    pub make_jobs: usize,
     /// Extra words for reproduce.sh (`--kernel-src ...`, `--matrix ...`).
     pub repro_args: &'a [String],
     pub known: &'a [crate::known::KnownIssue],
@@ -68,7 +68,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
             arch: cell.arch,
             variant: &cell.variant,
             out_dir: dir,
-            jobs: ctx.jobs,
+            jobs: ctx.make_jobs,
         },
         &mut |s| stage(&format!("build:{s}")),
     );
@@ -270,6 +270,7 @@ fn read_new(path: &Path, offset: &mut u64, pending: &mut String) -> Result<bool>
     Ok(true)
 }
 
+/// The worst verdict of the cells (ERROR when no cell ran: nothing was shown to work).
 pub fn outcome_of(results: &[CellResult]) -> Outcome {
     results.iter().map(|r| r.verdict.outcome).max().unwrap_or(Outcome::Error)
 }
