@@ -10,6 +10,11 @@
  *                 of them are KSM pages), from /proc/self/pagemap and
  *                 /proc/kpageflags, and write the block ids to BLOCKS_FILE
  *   verify        check every byte against the pattern it was filled with
+ *   runwriter     fork a child that watches /sys/kernel/mm/ksm/run and, each
+ *                 time the KSM_RUN_OFFLINE bit shows (memory is going
+ *                 offline), writes "1" to it at once: the kernel must hold
+ *                 that write until the offline ends (the lockout); the
+ *                 host judges it from kernel trace events, not from here
  *   quit          exit (status 0 if every verify passed)
  *
  * Everything it reports is a "@@KSMH" marker line on stdout: the host reads
@@ -23,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KPF_KSM 21
@@ -31,7 +38,15 @@
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 #define MAX_BLOCKS 4096
 
+#define KSM_RUN_PATH "/sys/kernel/mm/ksm/run"
+#define KSM_RUN_OFFLINE 4
+/* Bounds for the run writer: it must never outlive the run or write forever. */
+#define RUN_WRITER_POLL_US 2000
+#define RUN_WRITER_SECONDS 600
+#define RUN_WRITER_MAX_WRITES 8
+
 static size_t page_size;
+static pid_t run_writer_pid;
 static size_t npages;
 static unsigned distinct_every;
 static unsigned char *area;
@@ -149,6 +164,81 @@ static int verify(void)
 	return bad_bytes ? -1 : 0;
 }
 
+static long read_run(void)
+{
+	char buf[32] = { 0 };
+	int fd = open(KSM_RUN_PATH, O_RDONLY);
+	long n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+static int offlining(void)
+{
+	long run = read_run();
+
+	return run >= 0 && (run & KSM_RUN_OFFLINE);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Polls the run word (sysfs shows the raw ksm_run, OFFLINE bit included) and
+ * writes into the first moment of every offline window it sees. A write
+ * stuck forever (a lockout that never ends) keeps this child asleep in the
+ * kernel; the init's own lockout-ended check reports that.
+ */
+static void run_writer(void)
+{
+	double t0 = now_s();
+	int writes = 0;
+	int con = open("/dev/console", O_WRONLY);
+
+	/*
+	 * Speak to the console directly and let go of the workload's pipe and
+	 * control fifo: a write the kernel never lets return must not keep the
+	 * init's tee (and with it the whole guest) waiting for end of file.
+	 */
+	if (con >= 0) {
+		dup2(con, STDOUT_FILENO);
+		dup2(con, STDERR_FILENO);
+		close(con);
+	}
+	close(STDIN_FILENO);
+
+	while (writes < RUN_WRITER_MAX_WRITES && now_s() - t0 < RUN_WRITER_SECONDS) {
+		long run = read_run();
+
+		if (run >= 0 && (run & KSM_RUN_OFFLINE)) {
+			int fd = open(KSM_RUN_PATH, O_WRONLY);
+			double t = now_s();
+			ssize_t n;
+
+			printf("@@KSMH run-writer event=write seen_run=%ld\n", run);
+			n = fd < 0 ? -1 : write(fd, "1\n", 2);
+			printf("@@KSMH run-writer event=returned result=%s waited_ms=%.0f\n",
+			       n == 2 ? "ok" : strerror(errno), (now_s() - t) * 1000);
+			if (fd >= 0)
+				close(fd);
+			writes++;
+			while (offlining() && now_s() - t0 < RUN_WRITER_SECONDS)
+				usleep(RUN_WRITER_POLL_US);
+		}
+		usleep(RUN_WRITER_POLL_US);
+	}
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 32;
@@ -185,11 +275,22 @@ int main(int argc, char **argv)
 		} else if (!strncmp(line, "verify", 6)) {
 			if (verify())
 				status = 1;
+		} else if (!strncmp(line, "runwriter", 9)) {
+			fflush(stdout);
+			run_writer_pid = fork();
+			if (run_writer_pid == 0)
+				run_writer();
+			if (run_writer_pid < 0) {
+				printf("@@KSMH error what=run-writer reason=%s\n", strerror(errno));
+				status = 1;
+			}
 		} else if (!strncmp(line, "quit", 4)) {
 			break;
 		}
 		printf("@@KSMH workload-ack cmd=%.*s\n", (int)strcspn(line, "\n"), line);
 	}
+	if (run_writer_pid > 0)
+		kill(run_writer_pid, SIGKILL);
 	printf("@@KSMH workload-exit status=%d\n", status);
 	return status;
 }

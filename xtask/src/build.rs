@@ -22,6 +22,8 @@ pub struct BuildRequest<'a> {
     /// Where this cell's copy of the logs and final .config go.
     pub out_dir: &'a Path,
     pub jobs: usize,
+    /// Build with the kernel tracing behind the lockout evidence.
+    pub lockout_evidence: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -91,7 +93,11 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     patches::switch(&tree, &req.src.pristine, &series)?;
 
     stage("configure");
-    let frags = kconfig::load(kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo)))?;
+    let mut files = kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo));
+    if !req.lockout_evidence {
+        files.retain(|f| !f.ends_with(kconfig::LOCKOUT_EVIDENCE));
+    }
+    let frags = kconfig::load(files)?;
     let out = build_dir(req.cache, req.src, req.arch, &frags.hash);
     std::fs::create_dir_all(&out)?;
     let config = out.join(".config");
@@ -128,7 +134,10 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
             .collect();
         let _ = std::fs::remove_file(&stamp);
         let files: Vec<String> = frags.files.iter().map(|f| f.display().to_string()).collect();
-        bail!("Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}", config.display(), lines.join("\n"), files.join(" "));
+        let evidence = frags.files.iter().find(|f| f.ends_with(kconfig::LOCKOUT_EVIDENCE));
+        let tracing = evidence.and_then(|f| kconfig::load(vec![f.clone()]).ok()).is_some_and(|e| mismatches.iter().any(|mm| e.requested.contains_key(&mm.symbol)));
+        let hint = if tracing { "\nthe lockout evidence needs kernel tracing; without it, run with --no-lockout-evidence (lockout-held is then SKIPPED)" } else { "" };
+        bail!("Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}{hint}", config.display(), lines.join("\n"), files.join(" "));
     }
     std::fs::write(&stamp, &frags.hash)?;
     std::fs::copy(&config, req.out_dir.join("config"))?;
@@ -137,7 +146,8 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     if req.variant.rust {
         stage("rust-core");
         let rs = crate::rustcore::ensure_sysroot(req.cache, m.rust_target)?;
-        extra.extend(crate::rustcore::make_vars(&rs, &req.repo.join("rust-ksm")));
+        let crate_dir = rust_crate(req)?;
+        extra.extend(crate::rustcore::make_vars(&rs, &crate_dir));
     }
     stage("build");
     let image = m.image_path(&out);
@@ -149,6 +159,55 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
         bail!("the build finished but left no {}; see {}", image.display(), log.display());
     }
     Ok(Built { relinked: mtime(&image) != before, build_dir: out, image, seconds: t0.elapsed().as_secs_f64() })
+}
+
+/// The rust-ksm crate the kernel compiles: the repo's own, or a patched copy of it (a Rust
+/// mutant) in the cache, keyed by the patches' content. The Kbuild rule records the path in
+/// its command line, so switching between the two rebuilds the object.
+fn rust_crate(req: &BuildRequest) -> Result<PathBuf> {
+    let own = req.repo.join("rust-ksm");
+    let patches = req.variant.rust_patch_paths(req.repo);
+    if patches.is_empty() {
+        return Ok(own);
+    }
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for p in &patches {
+        h.update(std::fs::read(p).with_context(|| format!("reading Rust patch {}", p.display()))?);
+    }
+    for f in walk_rs(&own.join("src"))? {
+        h.update(std::fs::read(&f)?);
+    }
+    let key = format!("{:x}", h.finalize());
+    let root = req.cache.join("rust-ksm-patched").join(&key[..16]);
+    let copy = root.join("rust-ksm");
+    if !root.join(".applied").exists() {
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root)?;
+        duct::cmd!("cp", "-a", &own, &copy).run().context("copying rust-ksm for its patches")?;
+        for p in &patches {
+            let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p).dir(&root).stderr_to_stdout().stdout_capture().unchecked().run()?;
+            if !out.status.success() {
+                bail!("Rust patch {} does not apply to rust-ksm:\n{}", p.display(), String::from_utf8_lossy(&out.stdout));
+            }
+        }
+        std::fs::write(root.join(".applied"), patches.iter().map(|p| format!("{}\n", p.display())).collect::<String>())?;
+    }
+    Ok(copy)
+}
+
+fn walk_rs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            out.extend(walk_rs(&p)?);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {

@@ -21,6 +21,8 @@ pub struct Common {
     pub make_jobs: usize,
     /// Cells run at once (one lane per arch at most: an arch's cells share one build tree).
     pub jobs: usize,
+    /// Kernel tracing for the `lockout-held` check (`--no-lockout-evidence` turns it off).
+    pub lockout_evidence: bool,
 }
 
 impl Common {
@@ -38,6 +40,9 @@ impl Common {
         if let Some(k) = self.kernel_src(m) {
             v.push("--kernel-src".into());
             v.push(k.display().to_string());
+        }
+        if !self.lockout_evidence {
+            v.push("--no-lockout-evidence".into());
         }
         if self.matrix != matrix::default_path(&crate::paths::repo_root()) {
             v.push("--matrix".into());
@@ -66,21 +71,35 @@ pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
         })?,
         (None, true) => bail!("give --variant NAME (one of: {}) or --patch FILE...", m.variants.keys().cloned().collect::<Vec<_>>().join(", ")),
         (name, false) => {
-            let base = name.as_ref().and_then(|n| m.variants.get(n)).cloned();
+            let base = match name {
+                Some(n) => Some(m.variants.get(n).cloned().with_context(|| {
+                    format!("unknown variant {n:?} for --patch; {} defines: {}", c.matrix.display(), m.variants.keys().cloned().collect::<Vec<_>>().join(", "))
+                })?),
+                None => None,
+            };
             let mut patches = base.as_ref().map(|b| b.patches.clone()).unwrap_or_default();
             for p in &a.patches {
                 patches.push(p.canonicalize().with_context(|| format!("--patch {}: no such file", p.display()))?);
             }
-            Variant {
-                name: name.clone().map(|n| format!("{n}+patch")).unwrap_or_else(|| "custom".into()),
-                description: "ad hoc: --patch".into(),
-                patches,
-                kconfig: base.as_ref().map(|b| b.kconfig.clone()).unwrap_or_default(),
-                rust: base.as_ref().is_some_and(|b| b.rust),
+            let mut v = base.unwrap_or_else(|| Variant {
+                name: String::new(),
+                description: String::new(),
+                patches: vec![],
+                kconfig: vec![],
+                rust: false,
                 expect: Expect::Clean,
-                splat_locks: base.as_ref().map(|b| b.splat_locks.clone()).unwrap_or_default(),
-                boot_line: base.as_ref().and_then(|b| b.boot_line.clone()),
-            }
+                splat_locks: Default::default(),
+                boot_line: None,
+                run_word: "ksm_run".into(),
+                must_call: vec![],
+                rust_patches: vec![],
+            });
+            v.name = name.clone().map(|n| format!("{n}+patch")).unwrap_or_else(|| "custom".into());
+            v.description = "ad hoc: --patch".into();
+            v.patches = patches;
+            // A candidate fix is expected to make the kernel clean unless --expect says otherwise.
+            v.expect = Expect::Clean;
+            v
         }
     };
     if let Some(e) = a.expect {
@@ -105,7 +124,7 @@ pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
 pub fn print_cell(c: &CellResult) {
     println!("{}: {} — {}", c.id, c.verdict.outcome.name(), c.verdict.reason);
     for ch in &c.verdict.checks {
-        println!("  [{}] {:<26} {}", if ch.ok { "ok" } else { "!!" }, ch.name, ch.detail);
+        println!("  [{}] {:<26} {}", if ch.skipped { "--" } else if ch.ok { "ok" } else { "!!" }, ch.name, ch.detail);
     }
     for f in c.findings.findings.iter().filter(|f| f.category != crate::console::Category::Info) {
         println!("  splat: {} [{}] (console lines {}-{})", f.title, f.fingerprint, f.first_line, f.last_line);
@@ -130,7 +149,7 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
     progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
     let repro = c.repro_args(m);
     let known = crate::known::load(&crate::paths::repo_root().join("configs/known-issues.yaml"))?;
-    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, make_jobs: c.make_jobs, repro_args: &repro, known: &known };
+    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, make_jobs: c.make_jobs, repro_args: &repro, known: &known, lockout_evidence: c.lockout_evidence };
     // Lanes: cells of one arch stay in order in one lane (they share a build tree and switch
     // variants incrementally); with --jobs > 1 up to that many arch lanes run side by side.
     let lanes: Vec<Vec<&Cell>> = if c.jobs > 1 {
@@ -157,7 +176,9 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
             let mut d = done.lock().unwrap();
             d.push(r);
             // Partial report after every cell: a killed run still leaves the finished cells reported.
-            report::write(dir, &results_of(&started, &cells, d.clone(), true))?;
+            let mut partial = results_of(&started, &cells, d.clone(), crate::procs::interrupted());
+            partial.in_progress = true;
+            report::write(dir, &partial)?;
         }
         Ok(())
     };
@@ -180,6 +201,7 @@ fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interr
         started: started.to_string(),
         finished: crate::util::now_rfc3339(),
         interrupted,
+        in_progress: false,
         outcome: runner::outcome_of(&done),
         not_run: planned.iter().map(Cell::id).filter(|id| !done.iter().any(|r| &r.id == id)).collect(),
         cells: done,
@@ -282,6 +304,12 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
     let fail = r.cells.len() - pass + r.not_run.len();
     println!("results: {}", dir.display());
+    eprintln!("== mutant kernels: each must be judged as the matrix says, never PASS");
+    let mutants = run_mutants(c, &m, &a.only, &a.skip, &dir.join("mutants"))?;
+    let mutants_missed = mutants.iter().filter(|(ok, _)| !ok).count();
+    for (ok, line) in &mutants {
+        println!("  [{}] {line}", if *ok { "caught" } else { "MISSED" });
+    }
     eprintln!("== error paths: a hung guest, bad patches, a panicking guest, a dropped Kconfig symbol, a broken matrix");
     let errs = error_paths(c, &m, &dir.join("error-paths"))?;
     let err_fail = errs.iter().filter(|(_, ok, _)| !ok).count();
@@ -291,8 +319,9 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
     println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
     println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
+    println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
     println!("matrix: {pass} passed, {fail} failed");
-    Ok(if host_ok && merge_ok && fail == 0 && err_fail == 0 && !r.interrupted { 0 } else { 1 })
+    Ok(if host_ok && merge_ok && fail == 0 && err_fail == 0 && mutants_missed == 0 && !r.interrupted { 0 } else { 1 })
 }
 
 /// Real runs of the harness on bad input, each checked for the verdict and message it must
@@ -370,6 +399,34 @@ fn patched_cell(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, dir: &Pa
     Ok((format!("patch {name}"), ok, format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or(""))))
 }
 
+/// Boots every mutant kernel of the matrix into `dir` and says, per cell, whether the
+/// harness judged it as it must (never PASS).
+pub fn run_mutants(c: &Common, m: &MatrixFile, only: &[String], skip: &[String], dir: &Path) -> Result<Vec<(bool, String)>> {
+    let cells = crate::mutants::plan(m, only, skip);
+    if cells.is_empty() {
+        bail!("no mutant selected (the matrix defines: {})", m.mutants.keys().cloned().collect::<Vec<_>>().join(", "));
+    }
+    let n = cells.len();
+    let r = run_cells(c, m, cells, dir)?;
+    let mut out: Vec<(bool, String)> = r.cells.iter().map(|cell| crate::mutants::caught(m, cell)).collect();
+    out.extend(r.not_run.iter().map(|id| (false, format!("{id}: not run"))));
+    debug_assert_eq!(out.len(), n);
+    Ok(out)
+}
+
+/// `cargo xtask mutants`: the mutant kernels alone; exit 0 when every one was caught.
+pub fn mutants_cmd(c: &Common, only: &[String], skip: &[String]) -> Result<i32> {
+    let m = c.load_matrix()?;
+    let dir = c.results.join(format!("{}-mutants", crate::util::now_stamp()));
+    let res = run_mutants(c, &m, only, skip, &dir)?;
+    for (ok, line) in &res {
+        println!("  [{}] {line}", if *ok { "caught" } else { "MISSED" });
+    }
+    let missed = res.iter().filter(|(ok, _)| !ok).count();
+    println!("mutants: {} caught, {missed} missed   results: {}", res.len() - missed, dir.display());
+    Ok(if missed == 0 { 0 } else { 1 })
+}
+
 /// `cargo xtask repro`: the reported warning, as the kernel wrote it, then what we make of it.
 pub fn repro(c: &Common, arch: Arch) -> Result<i32> {
     let m = c.load_matrix()?;
@@ -415,7 +472,7 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
         vec![("warm", c.cache.clone())]
     };
     for (name, cache) in passes {
-        let cc = Common { cache: cache.clone(), results: out.clone(), kernel_src: c.kernel_src.clone(), matrix: c.matrix.clone(), make_jobs: c.make_jobs, jobs: c.jobs };
+        let cc = Common { cache: cache.clone(), results: out.clone(), kernel_src: c.kernel_src.clone(), matrix: c.matrix.clone(), make_jobs: c.make_jobs, jobs: c.jobs, lockout_evidence: c.lockout_evidence };
         if cache == cold_cache {
             // Reuse the host's busybox: a download is not what the cold number is about.
             for arch in Arch::ALL {
@@ -459,7 +516,7 @@ pub fn build_cmd(c: &Common, arch: Arch, variant: &str) -> Result<i32> {
     let progress = Progress::new();
     let mut p = progress.cell(&format!("{arch}-{variant}"));
     let b = crate::build::build(
-        &crate::build::BuildRequest { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, arch, variant: v, out_dir: &out, jobs: c.make_jobs },
+        &crate::build::BuildRequest { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, arch, variant: v, out_dir: &out, jobs: c.make_jobs, lockout_evidence: c.lockout_evidence },
         &mut |s| p.stage(s),
     )?;
     p.finish("built");

@@ -57,9 +57,17 @@ pub fn verify(requested: &BTreeMap<String, String>, config: &BTreeMap<String, St
 }
 
 /// The fragments of one build, in merge order: common, debug, per arch, then the variant's.
+/// The fragment that turns on the kernel tracing behind the `lockout-held` check.
+pub const LOCKOUT_EVIDENCE: &str = "lockout-evidence.config";
+
 pub fn fragments(repo: &Path, arch: Arch, extra: &[PathBuf]) -> Vec<PathBuf> {
     let dir = repo.join("configs/kconfig");
-    let mut v = vec![dir.join("common.config"), dir.join("debug.config"), dir.join(format!("{}.config", arch.name()))];
+    let mut v = vec![
+        dir.join("common.config"),
+        dir.join("debug.config"),
+        dir.join(LOCKOUT_EVIDENCE),
+        dir.join(format!("{}.config", arch.name())),
+    ];
     v.extend(extra.iter().cloned());
     v
 }

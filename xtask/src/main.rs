@@ -29,6 +29,9 @@ struct Cli {
     /// Parallel make jobs of a kernel build (default: number of CPUs)
     #[arg(long, global = true)]
     make_jobs: Option<usize>,
+    /// Build and boot without kernel tracing: the lockout-held check is then SKIPPED (and says so)
+    #[arg(long, global = true)]
+    no_lockout_evidence: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -91,6 +94,14 @@ enum Cmd {
     },
     /// The whole test suite as CI runs it: host tests (cargo test), then the matrix with real boots
     Test {
+        #[arg(long)]
+        only: Vec<String>,
+        #[arg(long)]
+        skip: Vec<String>,
+    },
+    /// Boot the mutant kernels of the matrix (kernels the harness must never pass) and check each verdict
+    Mutants {
+        /// Mutant names, arches or cell terms (comma lists; every --only must match)
         #[arg(long)]
         only: Vec<String>,
         #[arg(long)]
@@ -159,6 +170,7 @@ fn main() -> ExitCode {
         matrix: cli.matrix.unwrap_or_else(|| xtask::matrix::default_path(&repo)),
         make_jobs: cli.make_jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         jobs: cli.jobs,
+        lockout_evidence: !cli.no_lockout_evidence,
     };
     let r = match cli.cmd {
         Cmd::Setup => xtask::host::setup(&common.cache).map(|_| 0),
@@ -184,6 +196,7 @@ fn main() -> ExitCode {
         Cmd::Test { only, skip } => {
             commands::test_cmd(&common, commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None })
         }
+        Cmd::Mutants { only, skip } => commands::mutants_cmd(&common, &only, &skip),
         Cmd::Build { arch, variant } => commands::build_cmd(&common, arch, &variant),
         Cmd::Repro { arch } => commands::repro(&common, arch),
         Cmd::Bench { cold, only, skip } => {

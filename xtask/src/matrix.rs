@@ -54,9 +54,24 @@ pub struct Variant {
     /// Lock classes the splat must name, per scenario name.
     #[serde(default)]
     pub splat_locks: BTreeMap<Scenario, Vec<String>>,
-    /// A console line the kernel must print (proves the variant's code is the one running).
+    /// A console line the kernel must print (proves the variant's patches were applied).
     #[serde(default)]
     pub boot_line: Option<String>,
+    /// The kernel symbol holding KSM's run word, read by the lockout evidence probes.
+    #[serde(default = "default_run_word")]
+    pub run_word: String,
+    /// Kernel functions that KSM's memory callback must be seen calling: proof, from the
+    /// kernel's own trace, that this variant's code ran (e.g. the Rust entry point).
+    #[serde(default)]
+    pub must_call: Vec<String>,
+    /// Patches to the rust-ksm crate itself (relative to the repo, `a/rust-ksm/...`), applied
+    /// to a copy that the kernel build then compiles: how a Rust mutant is made.
+    #[serde(default)]
+    pub rust_patches: Vec<PathBuf>,
+}
+
+fn default_run_word() -> String {
+    "ksm_run".into()
 }
 
 impl Variant {
@@ -68,6 +83,9 @@ impl Variant {
     }
     pub fn kconfig_paths(&self, repo: &Path) -> Vec<PathBuf> {
         Self::resolve(repo, &self.kconfig)
+    }
+    pub fn rust_patch_paths(&self, repo: &Path) -> Vec<PathBuf> {
+        Self::resolve(repo, &self.rust_patches)
     }
     pub fn expectation(&self, scenario: Scenario) -> Expectation {
         match self.expect {
@@ -104,6 +122,44 @@ fn default_mib() -> u32 {
     32
 }
 
+/// A kernel the harness must never pass: a variant plus patches that break one property,
+/// the verdict it must get and the check that must say why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mutant {
+    #[serde(skip_deserializing)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The variant it breaks (its patches and expectation are kept).
+    pub base: String,
+    #[serde(default)]
+    pub patches: Vec<PathBuf>,
+    #[serde(default)]
+    pub rust_patches: Vec<PathBuf>,
+    #[serde(default = "default_mutant_scenario")]
+    pub scenario: Scenario,
+    pub outcome: crate::verdict::Outcome,
+    /// The verdict check that must fail on it.
+    pub check: String,
+}
+
+fn default_mutant_scenario() -> Scenario {
+    Scenario::Offline
+}
+
+impl Mutant {
+    /// The base variant with the mutant's patches on top, under the mutant's name.
+    pub fn variant(&self, m: &MatrixFile) -> Variant {
+        let mut v = m.variants[&self.base].clone();
+        v.name = format!("mutant-{}", self.name);
+        v.description = self.description.clone();
+        v.patches.extend(self.patches.iter().cloned());
+        v.rust_patches.extend(self.rust_patches.iter().cloned());
+        v
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixFile {
@@ -115,6 +171,8 @@ pub struct MatrixFile {
     #[serde(default)]
     pub timeouts: BTreeMap<Arch, u64>,
     pub variants: BTreeMap<String, Variant>,
+    #[serde(default)]
+    pub mutants: BTreeMap<String, Mutant>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,6 +213,31 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
         }
         if v.expect == Expect::Clean && !v.splat_locks.is_empty() {
             bail!("{origin}: variant {name} expects clean but lists splat_locks: an impossible cell");
+        }
+        if v.expect == Expect::Splat {
+            // A splat naming no lock would let any lockdep report pass as the expected one.
+            for sc in &m.scenarios {
+                if v.splat_locks.get(sc).is_none_or(|l| l.is_empty()) {
+                    bail!(
+                        "{origin}: variant {name} expects a splat but names no lock classes for scenario {}: \
+                         add splat_locks: {{{}: [...]}}",
+                        sc.name(),
+                        sc.name()
+                    );
+                }
+            }
+        }
+    }
+    for (name, mu) in m.mutants.iter_mut() {
+        mu.name = name.clone();
+        if !m.variants.contains_key(&mu.base) {
+            bail!("{origin}: mutant {name}: base variant {:?} is not in variants", mu.base);
+        }
+        if mu.patches.is_empty() && mu.rust_patches.is_empty() {
+            bail!("{origin}: mutant {name} has no patches: it would be its base variant, which must pass");
+        }
+        if mu.outcome == crate::verdict::Outcome::Pass {
+            bail!("{origin}: mutant {name} expects PASS: a mutant is a kernel the harness must not pass");
         }
     }
     Ok(m)
@@ -245,6 +328,29 @@ mod tests {
         assert!(e.contains("m.yaml:2:"), "{e}");
         let e = parse("schema: [\n", "m.yaml").unwrap_err().to_string();
         assert!(e.starts_with("m.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn a_splat_variant_must_name_its_locks_for_every_scenario_it_runs() {
+        let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline, cancel]\nworkload: {mib: 32}\nvariants:\n";
+        let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a]}}\n"), "m").unwrap_err().to_string();
+        assert!(e.contains("variant pre") && e.contains("scenario cancel"), "{e}");
+        let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: []}}\n"), "m").unwrap_err().to_string();
+        assert!(e.contains("scenario cancel"), "{e}");
+        assert!(parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: [b]}}\n"), "m").is_ok());
+    }
+
+    #[test]
+    fn mutants_must_break_a_known_variant_and_never_expect_pass() {
+        let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up: {expect: clean}\nmutants:\n";
+        let e = parse(&format!("{head}  m1: {{base: nope, patches: [x.patch], outcome: FAIL, check: c}}\n"), "m").unwrap_err().to_string();
+        assert!(e.contains("base variant \"nope\""), "{e}");
+        let e = parse(&format!("{head}  m1: {{base: up, outcome: FAIL, check: c}}\n"), "m").unwrap_err().to_string();
+        assert!(e.contains("no patches"), "{e}");
+        let e = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: PASS, check: c}}\n"), "m").unwrap_err().to_string();
+        assert!(e.contains("expects PASS"), "{e}");
+        let m = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: INCONCLUSIVE, check: c}}\n"), "m").unwrap();
+        assert_eq!(m.mutants["m1"].variant(&m).name, "mutant-m1");
     }
 
     #[test]

@@ -66,6 +66,10 @@ pub fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .filter(|p| p.extension().is_some_and(|x| x == "patch" || x == "diff"))
                 .collect();
             v.sort();
+            if v.is_empty() {
+                // An empty series would silently build the unpatched kernel under the variant's name.
+                bail!("patch folder {} holds no *.patch or *.diff file: a variant's patch folder must not be empty", e.display());
+            }
             out.extend(v);
         } else if e.is_file() {
             out.push(e.clone());
@@ -141,6 +145,16 @@ fn restore(tree: &Path, pristine: &Path, s: &State) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_patch_folder_is_an_error_not_an_empty_series() {
+        let d = tmp("empty");
+        std::fs::write(d.join("README.md"), "no patches here\n").unwrap();
+        let e = expand(&[d.clone()]).unwrap_err().to_string();
+        assert!(e.contains("holds no *.patch") && e.contains(&d.display().to_string()), "{e}");
+        std::fs::write(d.join("0001-x.patch"), "").unwrap();
+        assert_eq!(expand(&[d.clone()]).unwrap(), vec![d.join("0001-x.patch")]);
+    }
 
     #[test]
     fn finds_modified_and_created_files() {

@@ -20,6 +20,9 @@ pub struct Results {
     pub started: String,
     pub finished: String,
     pub interrupted: bool,
+    /// Written while cells are still running: `outcome` is only that of the cells so far.
+    #[serde(default)]
+    pub in_progress: bool,
     pub outcome: Outcome,
     /// Cells planned but never run (interrupted, or a previous cell stopped the run).
     pub not_run: Vec<String>,
@@ -144,15 +147,57 @@ pub fn table(results: &Results) -> String {
     s
 }
 
-fn summary_md(results: &Results) -> String {
-    let mut s = format!(
-        "# ksm-hotremove-harness results\n\noutcome: **{}**{}; started {}, finished {}\n\n",
-        results.outcome.name(),
-        if results.interrupted { " (interrupted: partial report)" } else { "" },
-        results.started,
-        results.finished
+/// The lockout evidence per cell: the windows, ksmd's batches in and before them, the write
+/// held across them, and the check's word on it.
+fn lockout_table(results: &Results) -> String {
+    let mut s = String::from(
+        "\n## Offline lockout (kernel trace)\n\n| cell | lockout-held | windows | longest window | ksmd batches inside | batches in the 3 s before | run word after GOING_OFFLINE | run write held |\n|---|---|---|---|---|---|---|---|\n",
     );
+    for c in &results.cells {
+        let check = c.verdict.checks.iter().find(|k| k.name == "lockout-held");
+        let word = match check {
+            Some(k) if k.skipped => "SKIPPED",
+            Some(k) if k.ok => "held",
+            Some(_) => "NOT SHOWN",
+            None => "n/a (splat expected)",
+        };
+        let Some(e) = &c.lockout else {
+            s.push_str(&format!("| {} | {word} | - | - | - | - | - | - |\n", c.id));
+            continue;
+        };
+        let longest = e.windows.iter().max_by(|a, b| a.length_ms.unwrap_or(f64::MAX).total_cmp(&b.length_ms.unwrap_or(f64::MAX)));
+        let held = e
+            .writes_in_windows()
+            .map(|(w, _)| w.returned.map(|r| format!("{:.0} ms", (r - w.entered) * 1000.0)).unwrap_or_else(|| "never returned".into()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        s.push_str(&format!(
+            "| {} | {word} | {} | {} | {} | {} | {} | {} |\n",
+            c.id,
+            e.windows.len(),
+            longest.map(|w| w.length_ms.map(|l| format!("{l:.0} ms")).unwrap_or_else(|| "never closed".into())).unwrap_or_else(|| "-".into()),
+            e.windows.iter().map(|w| w.scans_inside.to_string()).collect::<Vec<_>>().join("/"),
+            e.windows.iter().map(|w| w.scans_before.to_string()).collect::<Vec<_>>().join("/"),
+            e.windows.iter().map(|w| w.run_after_going_offline.to_string()).collect::<Vec<_>>().join("/"),
+            if held.is_empty() { "-".into() } else { held },
+        ));
+    }
+    s
+}
+
+fn summary_md(results: &Results) -> String {
+    let done = results.cells.len();
+    let planned = done + results.not_run.len();
+    let status = if results.in_progress {
+        format!("**IN PROGRESS** ({done} of {planned} cells finished; outcome so far {})", results.outcome.name())
+    } else if results.interrupted {
+        format!("**{}** (interrupted: partial report, {done} of {planned} cells)", results.outcome.name())
+    } else {
+        format!("**{}**", results.outcome.name())
+    };
+    let mut s = format!("# ksm-hotremove-harness results\n\noutcome: {status}; started {}, updated {}\n\n", results.started, results.finished);
     s.push_str(&table(results));
+    s.push_str(&lockout_table(results));
     // Each distinct report once, with the cells it appeared in.
     let mut uniq: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for c in &results.cells {
@@ -215,7 +260,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     }
     // Input order: shards are contiguous slices of the plan, so shard 1..n gives plan order.
     not_run.retain(|id| !cells.iter().any(|c| &c.id == id));
-    let r = Results { schema: SCHEMA, started, finished, interrupted, outcome: crate::runner::outcome_of(&cells), not_run, cells };
+    let r = Results { schema: SCHEMA, started, finished, interrupted, in_progress: false, outcome: crate::runner::outcome_of(&cells), not_run, cells };
     write(out, &r)?;
     Ok(r)
 }
@@ -250,9 +295,10 @@ mod tests {
             variant: parts[1].into(),
             scenario: parts[2].into(),
             expectation: crate::matrix::Expectation::Clean,
-            verdict: Verdict { outcome, reason: "r".into(), checks: vec![Check { name: "x".into(), ok: true, detail: String::new() }] },
+            verdict: Verdict { outcome, reason: "r".into(), checks: vec![Check { name: "x".into(), ok: true, detail: String::new(), skipped: false }] },
             findings: crate::console::analyze_bytes(console.as_bytes()),
             guest: crate::console::markers::summarize(&crate::console::markers::parse(console)),
+            lockout: None,
             host: HostFacts::default(),
             stages: vec![("boot".into(), 1.5)],
             kernel_rebuilt: Some(false),
@@ -270,6 +316,7 @@ mod tests {
             started: "a".into(),
             finished: "b".into(),
             interrupted: false,
+            in_progress: false,
             outcome: Outcome::Fail,
             not_run: vec![],
             cells: vec![cell(&dir, "s390x-upstream-cancel", Outcome::Fail, &splat), cell(&dir, "arm64-upstream-offline", Outcome::Pass, &clean)],

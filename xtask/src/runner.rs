@@ -28,6 +28,8 @@ pub struct Context<'a> {
     /// Extra words for reproduce.sh (`--kernel-src ...`, `--matrix ...`).
     pub repro_args: &'a [String],
     pub known: &'a [crate::known::KnownIssue],
+    /// Kernel tracing for the `lockout-held` check (off: `--no-lockout-evidence`).
+    pub lockout_evidence: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +42,9 @@ pub struct CellResult {
     pub verdict: Verdict,
     pub findings: Analysis,
     pub guest: GuestReport,
+    /// The offline lockout as the kernel's trace showed it (None: evidence off).
+    #[serde(default)]
+    pub lockout: Option<crate::lockout::Evidence>,
     pub host: HostFacts,
     /// Seconds per stage, in order.
     pub stages: Vec<(String, f64)>,
@@ -69,6 +74,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
             variant: &cell.variant,
             out_dir: dir,
             jobs: ctx.make_jobs,
+            lockout_evidence: ctx.lockout_evidence,
         },
         &mut |s| stage(&format!("build:{s}")),
     );
@@ -77,7 +83,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         clock.next("image", stage);
         let img = crate::image::build(ctx.cache, ctx.repo, cell.arch).context("building the initramfs")?;
         clock.next("boot", stage);
-        boot(cell, &b.image, &img.initrd, dir, &mut host, stage)
+        boot(cell, ctx.lockout_evidence, &b.image, &img.initrd, dir, &mut host, stage)
     });
     if let Err(e) = &outcome {
         host.harness_error = Some(format!("{}: {e:#}", clock.current));
@@ -91,6 +97,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     let lossy = String::from_utf8_lossy(&text);
     let guest = markers::summarize(&markers::parse(&lossy));
     let boot_line_seen = cell.variant.boot_line.as_deref().is_some_and(|l| lossy.contains(l));
+    let lockout = ctx.lockout_evidence.then(|| crate::lockout::analyze(&guest.trace, &cell.variant.must_call));
     let verdict = verdict::judge(&verdict::Inputs {
         expectation: &cell.expectation,
         scenario: cell.scenario,
@@ -102,6 +109,8 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         known: ctx.known,
         today: &crate::known::today(),
         cell: &cell.id(),
+        lockout: lockout.as_ref(),
+        must_call: &cell.variant.must_call,
     });
     clock.next("", &mut |_| {});
     let r = CellResult {
@@ -113,6 +122,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         verdict,
         findings: analysis,
         guest,
+        lockout,
         host,
         stages: clock.stages,
         kernel_rebuilt,
@@ -172,7 +182,7 @@ fn shell_quote(s: &str) -> String {
 
 /// Boots the kernel and plays the scenario's host side until QEMU exits, the cell times out,
 /// or the guest goes quiet. Console to console.log, QEMU's own output to qemu.log.
-fn boot(cell: &Cell, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFacts, stage: &mut dyn FnMut(&str)) -> Result<()> {
+fn boot(cell: &Cell, evidence: bool, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFacts, stage: &mut dyn FnMut(&str)) -> Result<()> {
     let m = cell.arch.machine();
     crate::host::require_cmd(m.qemu)?;
     let console_log = dir.join("console.log");
@@ -181,7 +191,11 @@ fn boot(cell: &Cell, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFa
     // Unix socket paths are limited to 108 bytes: keep the socket short and outside the results.
     let sock = std::env::temp_dir().join(format!("ksmh-{}-{}.qmp", std::process::id(), cell.id()));
     let _ = std::fs::remove_file(&sock);
-    let extra = format!("ksmh.scenario={} ksmh.mib={} ksmh.memory={}", cell.scenario.name(), cell.mib, m.memory.guest_param());
+    let mut extra = format!("ksmh.scenario={} ksmh.mib={} ksmh.memory={}", cell.scenario.name(), cell.mib, m.memory.guest_param());
+    extra.push_str(&format!(" ksmh.evidence={} ksmh.run_word={}", u8::from(evidence), cell.variant.run_word));
+    if !cell.variant.must_call.is_empty() {
+        extra.push_str(&format!(" ksmh.must_call={}", cell.variant.must_call.join(",")));
+    }
     let args = m.qemu_args(&BootSpec { kernel, initrd, console_log: &console_log, qmp_socket: &sock, cmdline_extra: &extra });
     std::fs::write(dir.join("qemu-cmdline.txt"), format!("{} {}\n", m.qemu, args.join(" ")))?;
     let qemu_log = dir.join("qemu.log");
@@ -270,7 +284,7 @@ fn read_new(path: &Path, offset: &mut u64, pending: &mut String) -> Result<bool>
     Ok(true)
 }
 
-/// The worst verdict of the cells (ERROR when no cell ran: nothing was shown to work).
+/// The most severe verdict of the cells (ERROR when no cell ran: nothing was shown to work).
 pub fn outcome_of(results: &[CellResult]) -> Outcome {
-    results.iter().map(|r| r.verdict.outcome).max().unwrap_or(Outcome::Error)
+    Outcome::worst(results.iter().map(|r| r.verdict.outcome))
 }

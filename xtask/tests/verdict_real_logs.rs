@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use xtask::arch::{Arch, MemoryMode};
 use xtask::console::{self, markers};
+use xtask::lockout;
 use xtask::matrix::{self, Expectation, Scenario};
 use xtask::verdict::{self, HostFacts, Outcome};
 
@@ -14,16 +15,26 @@ fn fixture(cell: &str) -> String {
     String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).into_owned()
 }
 
-fn expectation(variant: &str, scenario: Scenario) -> (Expectation, Option<String>) {
-    let m = matrix::load(&matrix::default_path(&xtask::paths::repo_root())).unwrap();
+fn matrix() -> matrix::MatrixFile {
+    matrix::load(&matrix::default_path(&xtask::paths::repo_root())).unwrap()
+}
+
+fn expectation(variant: &str, scenario: Scenario) -> (Expectation, Option<String>, Vec<String>) {
+    let m = matrix();
     let v = &m.variants[variant];
-    (v.expectation(scenario), v.boot_line.clone())
+    (v.expectation(scenario), v.boot_line.clone(), v.must_call.clone())
 }
 
 fn judge_text(arch: Arch, variant: &str, scenario: Scenario, text: &str, host: Option<HostFacts>) -> verdict::Verdict {
-    let (exp, boot_line) = expectation(variant, scenario);
+    judge_with(arch, variant, scenario, text, host, true)
+}
+
+/// `evidence`: judged as a run with lockout evidence (the default) or `--no-lockout-evidence`.
+fn judge_with(arch: Arch, variant: &str, scenario: Scenario, text: &str, host: Option<HostFacts>, evidence: bool) -> verdict::Verdict {
+    let (exp, boot_line, must_call) = expectation(variant, scenario);
     let analysis = console::analyze_bytes(text.as_bytes());
     let guest = markers::summarize(&markers::parse(text));
+    let lockout = evidence.then(|| lockout::analyze(&guest.trace, &must_call));
     let dimm = arch.machine().memory == MemoryMode::DimmHotplug;
     let host = host.unwrap_or(HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() });
     verdict::judge(&verdict::Inputs {
@@ -37,6 +48,8 @@ fn judge_text(arch: Arch, variant: &str, scenario: Scenario, text: &str, host: O
         known: &[],
         today: "2026-11-26",
         cell: "test",
+        lockout: lockout.as_ref(),
+        must_call: &must_call,
     })
 }
 
@@ -56,12 +69,14 @@ const CELLS: &[&str] = &[
     "s390x-upstream-cancel",
     "s390x-prefix-offline",
     "s390x-prefix-cancel",
+    "s390x-rust-offline",
     "s390x-rust-cancel",
     "arm64-upstream-offline",
     "arm64-upstream-cancel",
     "arm64-prefix-offline",
     "arm64-prefix-cancel",
     "arm64-rust-offline",
+    "arm64-rust-cancel",
 ];
 
 #[test]
@@ -173,10 +188,116 @@ fn a_known_issue_is_shown_but_does_not_fail_until_it_expires() {
             known: &known,
             today,
             cell: "s390x-upstream-cancel",
+            lockout: None,
+            must_call: &[],
         })
     };
     let v = run("2026-11-26");
     assert_eq!(v.outcome, Outcome::Pass, "{}", v.reason);
     assert!(v.checks.iter().any(|c| c.name == "known-issues" && c.detail.contains("testing")));
     assert_eq!(run("2027-01-01").outcome, Outcome::Fail);
+}
+
+/// Real consoles of the mutant kernels (patches/mutants/): each must get the verdict the
+/// matrix names for it, with the named check failing, and never PASS.
+#[test]
+fn every_real_mutant_log_is_judged_as_the_matrix_says() {
+    let m = matrix();
+    let mut seen = 0;
+    for (name, mu) in &m.mutants {
+        let cell = format!("s390x-mutant-{name}-offline");
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));
+        if !p.exists() {
+            continue;
+        }
+        seen += 1;
+        let v = judge_text(Arch::S390x, &mu.base, mu.scenario, &fixture(&cell), None);
+        assert_eq!(v.outcome, mu.outcome, "{cell}: {}", v.reason);
+        assert!(v.checks.iter().any(|c| c.name == mu.check && !c.ok), "{cell}: {:#?}", v.checks);
+    }
+    assert_eq!(seen, m.mutants.len(), "a real log for every mutant");
+}
+
+fn without_lines(text: &str, pat: &str) -> String {
+    text.lines().filter(|l| !l.contains(pat)).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn clean_needs_the_lockout_shown_held_by_the_kernel_trace() {
+    for cell in ["s390x-upstream-offline", "arm64-upstream-cancel", "s390x-rust-cancel"] {
+        let base = fixture(cell);
+        let variant = cell.split('-').nth(1).unwrap();
+        let (arch, sc) = if cell.starts_with("s390x") { (Arch::S390x, Scenario::Offline) } else { (Arch::Arm64, Scenario::Cancel) };
+        let sc = if cell.ends_with("cancel") { Scenario::Cancel } else { sc };
+        let held = judge_text(arch, variant, sc, &base, None);
+        let c = held.checks.iter().find(|c| c.name == "lockout-held").unwrap();
+        assert!(c.ok && c.detail.contains("0 ksmd batches inside"), "{cell}: {c:?}");
+        // No trace at all: no evidence either way.
+        let v = judge_text(arch, variant, sc, &without_lines(&base, "@@KSMH trace "), None);
+        assert_eq!(v.outcome, Outcome::Inconclusive, "{cell}: {}", v.reason);
+        // The bit not set after MEM_GOING_OFFLINE: fail.
+        let t = base.replace(" ret=1 run=5 ", " ret=1 run=1 ");
+        assert_ne!(t, base, "{cell}: the fixture has a callback return with run=5");
+        let v = judge_text(arch, variant, sc, &t, None);
+        assert_eq!(v.outcome, Outcome::Fail, "{cell}: {}", v.reason);
+        assert!(v.reason.contains("KSM_RUN_OFFLINE was not set"), "{}", v.reason);
+        // ksmd was not scanning before the windows: inconclusive.
+        let v = judge_text(arch, variant, sc, &without_lines(&base, "ev=tick"), None);
+        assert_eq!(v.outcome, Outcome::Inconclusive, "{cell}: {}", v.reason);
+        assert!(v.reason.contains("not scanning right before"), "{}", v.reason);
+        // --no-lockout-evidence: PASS, with the check shown as skipped.
+        let v = judge_with(arch, variant, sc, &base, None, false);
+        assert_eq!(v.outcome, Outcome::Pass, "{cell}: {}", v.reason);
+        assert!(v.checks.iter().any(|c| c.name == "lockout-held" && c.skipped) && v.reason.contains("SKIPPED"));
+    }
+}
+
+#[test]
+fn a_batch_or_a_write_inside_the_window_fails_the_lockout() {
+    let cell = "s390x-upstream-offline";
+    let base = fixture(cell);
+    let g = markers::summarize(&markers::parse(&base));
+    let e = lockout::analyze(&g.trace, &[]);
+    let w = &e.windows[0];
+    let (start, end) = (w.start, w.end.unwrap());
+    let mid = (start + end) / 2.0;
+    // A ksmd batch that moved the cursor in the middle of the window.
+    let tick = format!("@@KSMH trace t={mid:.6} ev=tick pid=25 addr=1 seq=999");
+    let v = judge(cell, &format!("{base}\n{tick}\n"));
+    assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
+    assert!(v.reason.contains("ksmd scanned inside an offline window"), "{}", v.reason);
+    // The held write returning inside the window.
+    let (wr, _) = e.writes_in_windows().next().unwrap();
+    let early = format!("@@KSMH trace t={:.6} ev=runwret pid=4242 ret=2", (wr.entered + end) / 2.0);
+    let entry = format!("@@KSMH trace t={:.6} ev=runw pid=4242", wr.entered + 0.000001);
+    let v = judge(cell, &format!("{base}\n{entry}\n{early}\n"));
+    assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
+    assert!(v.reason.contains("returned") && v.reason.contains("before the window ended"), "{}", v.reason);
+}
+
+#[test]
+fn the_rust_variant_must_show_its_own_code_running() {
+    for cell in ["s390x-rust-offline", "arm64-rust-cancel"] {
+        let base = fixture(cell);
+        let v = judge(cell, &base);
+        let c = v.checks.iter().find(|c| c.name == "variant-code-ran").unwrap();
+        assert!(c.ok && c.detail.contains("rust_ksm_memory_callback"), "{c:?}");
+        let v = judge(cell, &without_lines(&base, "ev=rust_ksm_memory_callback"));
+        assert_eq!(v.outcome, Outcome::Fail, "{cell}: {}", v.reason);
+        assert!(v.reason.contains("variant-code-ran"), "{}", v.reason);
+    }
+}
+
+#[test]
+fn lockdep_must_still_be_on_at_the_end_and_the_guest_must_finish() {
+    let cell = "arm64-upstream-offline";
+    let base = fixture(cell);
+    let t = replace_marker(&base, "@@KSMH lockdep-stats when=end", "@@KSMH lockdep-stats when=end debug_locks=0");
+    let v = judge(cell, &t);
+    assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
+    assert!(v.reason.contains("lockdep-on-at-end"), "{}", v.reason);
+    // A prefix cell's own splat explains debug_locks=0: still a pass.
+    assert_eq!(judge("arm64-prefix-offline", &fixture("arm64-prefix-offline")).outcome, Outcome::Pass);
+    let t = replace_marker(&base, "@@KSMH done", "@@KSMH done result=partial");
+    assert_eq!(judge(cell, &t).outcome, Outcome::Error);
 }

@@ -60,6 +60,41 @@ pub struct BlockResult {
     pub reason: Option<String>,
 }
 
+/// One kernel trace event of the lockout evidence (`@@KSMH trace t=... ev=...`), typed.
+/// Times are the kernel's trace clock in seconds (the printk clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    pub line: u64,
+    pub t: f64,
+    /// The task the event happened in (pairs an entry with its return).
+    #[serde(default)]
+    pub pid: u64,
+    pub kind: TraceKind,
+}
+
+/// KSM's scan cursor (`ksm_scan.address`, `ksm_scan.seqnr`): it moves only while ksmd scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub addr: u64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "event")]
+pub enum TraceKind {
+    /// `ksm_memory_callback` entered with a notifier action; the run word and cursor then.
+    Callback { action: u64, run: u64, cursor: Cursor },
+    /// `ksm_memory_callback` returned; the run word and cursor as it left them.
+    CallbackReturn { ret: i64, run: u64, cursor: Cursor },
+    /// ksmd ended a scan batch and goes to sleep; the cursor after the batch.
+    Tick { cursor: Cursor },
+    /// `run_store` (a write to /sys/kernel/mm/ksm/run) entered / returned.
+    RunStore,
+    RunStoreReturn { ret: i64 },
+    /// A function the variant must be seen calling (`must_call`), entered.
+    Call { function: String },
+}
+
 /// What the guest said about itself, typed. Every field is what a marker said, or absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GuestReport {
@@ -86,6 +121,17 @@ pub struct GuestReport {
     pub workload_exit: Option<i64>,
     pub errors: Vec<String>,
     pub done: Option<String>,
+    /// Lockout evidence: `ok`, `fail` (a probe was refused), `off`, `unavailable`.
+    pub evidence: Option<String>,
+    /// Each kprobe event the guest asked for, and whether the kernel took it.
+    pub probes: BTreeMap<String, bool>,
+    pub trace: Vec<TraceEvent>,
+    /// `entries-in-buffer/entries-written` of the trace: a difference means lost events.
+    pub trace_entries: Option<(u64, u64)>,
+    /// Full scans after which KSM had merged nothing (the guest gave up waiting).
+    pub no_merge_after_scans: Option<u64>,
+    /// The run writer's writes: (KSM run word seen, returned ok).
+    pub run_writer: Vec<String>,
 }
 
 impl GuestReport {
@@ -103,6 +149,28 @@ impl GuestReport {
         let before = self.block_usage.get("before");
         self.blocks_offlined().iter().filter_map(|b| before.and_then(|u| u.get(b)).map(|(_, k)| *k)).sum()
     }
+}
+
+fn cursor(m: &Marker) -> Option<Cursor> {
+    Some(Cursor { addr: m.num("addr")?, seq: m.num("seq")? })
+}
+
+fn signed(m: &Marker, k: &str) -> Option<i64> {
+    m.get(k).and_then(|v| v.parse().ok())
+}
+
+/// A `trace` marker as a typed event; None when a field the event needs is missing.
+pub fn trace_event(m: &Marker) -> Option<TraceEvent> {
+    let t: f64 = m.get("t")?.parse().ok()?;
+    let kind = match m.get("ev")? {
+        "cb" => TraceKind::Callback { action: m.num("action")?, run: m.num("run")?, cursor: cursor(m)? },
+        "cbret" => TraceKind::CallbackReturn { ret: signed(m, "ret")?, run: m.num("run")?, cursor: cursor(m)? },
+        "tick" => TraceKind::Tick { cursor: cursor(m)? },
+        "runw" => TraceKind::RunStore,
+        "runwret" => TraceKind::RunStoreReturn { ret: signed(m, "ret")? },
+        other => TraceKind::Call { function: other.to_string() },
+    };
+    Some(TraceEvent { line: m.line, t, pid: m.num("pid").unwrap_or(0), kind })
 }
 
 fn ksm_stats(m: &Marker) -> KsmStats {
@@ -173,6 +241,28 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                 m.get("reason").unwrap_or("?")
             )),
             "done" => r.done = m.get("result").map(str::to_string),
+            "evidence" => r.evidence = m.get("result").map(str::to_string),
+            "probe" => {
+                if let Some(n) = m.get("name") {
+                    r.probes.insert(n.to_string(), m.get("result") == Some("ok"));
+                }
+            }
+            "trace" => r.trace.extend(trace_event(m)),
+            "trace-end" => {
+                r.trace_entries = m.get("lost").and_then(|v| {
+                    let (a, b) = v.split_once('/')?;
+                    Some((a.parse().ok()?, b.parse().ok()?))
+                })
+            }
+            "ksm-merge" => {
+                if m.get("result") == Some("none") {
+                    r.no_merge_after_scans = m.num("full_scans");
+                }
+            }
+            "run-writer" => r.run_writer.extend(m.get("event").map(|e| match m.get("result") {
+                Some(res) => format!("{e}:{res}"),
+                None => e.to_string(),
+            })),
             _ => {}
         }
     }
@@ -221,6 +311,44 @@ mod tests {
         assert_eq!((r.run_write_ok, r.verify_ok, r.workload_exit), (Some(true), Some(true), Some(0)));
         assert_eq!(r.debug_locks.get("before-trigger"), Some(&1));
         assert_eq!(r.done.as_deref(), Some("complete"));
+    }
+
+    #[test]
+    fn trace_markers_become_typed_kernel_events() {
+        // From a real s390x upstream console (the guest's dump of its kprobe events).
+        let text = "\
+@@KSMH evidence result=ok run_word=ksm_run must_call=none
+@@KSMH probe name=tick result=ok
+@@KSMH probe name=rust_ksm_memory_callback result=fail
+@@KSMH trace t=17.759459 ev=cb pid=175 action=2 run=1 addr=4396570427392 seq=10
+@@KSMH trace t=17.759615 ev=cbret pid=175 ret=1 run=5 addr=4396570427392 seq=10
+@@KSMH trace t=17.801234 ev=tick pid=25 addr=4396570427392 seq=10
+@@KSMH trace t=17.9 ev=runw pid=180
+@@KSMH trace t=19.5 ev=runwret pid=180 ret=2
+@@KSMH trace t=19.6 ev=rust_ksm_memory_callback pid=175
+@@KSMH trace t=19.7 ev=cb pid=175 action=4
+@@KSMH trace-end lost=190/190
+";
+        let r = summarize(&parse(text));
+        assert_eq!(r.evidence.as_deref(), Some("ok"));
+        assert_eq!(r.probes.get("tick"), Some(&true));
+        assert_eq!(r.probes.get("rust_ksm_memory_callback"), Some(&false));
+        assert_eq!(r.trace_entries, Some((190, 190)));
+        let c = Cursor { addr: 4396570427392, seq: 10 };
+        let kinds: Vec<&TraceKind> = r.trace.iter().map(|e| &e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                &TraceKind::Callback { action: 2, run: 1, cursor: c },
+                &TraceKind::CallbackReturn { ret: 1, run: 5, cursor: c },
+                &TraceKind::Tick { cursor: c },
+                &TraceKind::RunStore,
+                &TraceKind::RunStoreReturn { ret: 2 },
+                &TraceKind::Call { function: "rust_ksm_memory_callback".into() },
+            ],
+            "the callback entry without run word and cursor is dropped, not guessed"
+        );
+        assert_eq!((r.trace[0].pid, r.trace[0].t), (175, 17.759459));
     }
 
     #[test]

@@ -1,0 +1,81 @@
+//! Mutant kernels: the matrix's `mutants:` (a variant plus a patch that breaks one property)
+//! as cells on every arch, and whether the harness judged each as it must. Pure.
+
+use crate::matrix::{Cell, MatrixFile};
+use crate::runner::CellResult;
+
+/// One cell per (arch, mutant), in arch order and, within an arch, grouped by base variant
+/// (fewer rebuilds when the lane switches patch series).
+pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
+    let mut mutants: Vec<_> = m.mutants.values().collect();
+    mutants.sort_by(|a, b| (&a.base, &a.name).cmp(&(&b.base, &b.name)));
+    let mut cells = Vec::new();
+    for &arch in &m.arches {
+        for mu in &mutants {
+            let variant = mu.variant(m);
+            let cell = Cell {
+                arch,
+                expectation: variant.expectation(mu.scenario),
+                variant,
+                scenario: mu.scenario,
+                timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
+                mib: m.workload.mib,
+            };
+            let hit = |terms: &[String]| terms.iter().any(|t| t.split(',').any(|t| t.trim() == mu.name || crate::matrix::matches(&cell, t.trim())));
+            if (only.is_empty() || only.iter().all(|o| hit(std::slice::from_ref(o)))) && !hit(skip) {
+                cells.push(cell);
+            }
+        }
+    }
+    cells
+}
+
+/// Whether the harness caught the mutant: the expected outcome, with the named check failing.
+/// Returns a one-line account either way.
+pub fn caught(m: &MatrixFile, r: &CellResult) -> (bool, String) {
+    let Some(mu) = r.variant.strip_prefix("mutant-").and_then(|n| m.mutants.get(n)) else {
+        return (false, format!("{}: not a mutant of this matrix", r.id));
+    };
+    let check = r.verdict.checks.iter().find(|c| c.name == mu.check);
+    let check_failed = check.is_some_and(|c| !c.ok && !c.skipped);
+    let ok = r.verdict.outcome == mu.outcome && check_failed;
+    let why = match check {
+        Some(c) => format!("{} {}: {}", c.name, if c.ok { "passed" } else { "failed" }, c.detail),
+        None => format!("no {} check in the verdict", mu.check),
+    };
+    (
+        ok,
+        format!(
+            "{}: {} (wanted {} with {} failing); {}",
+            r.id,
+            r.verdict.outcome.name(),
+            mu.outcome.name(),
+            mu.check,
+            if ok { why } else { format!("{why}; reason: {}", r.verdict.reason) }
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mutant_runs_on_every_arch_on_top_of_its_base() {
+        let m = crate::matrix::load(&crate::matrix::default_path(&crate::paths::repo_root())).unwrap();
+        let cells = plan(&m, &[], &[]);
+        assert_eq!(cells.len(), m.mutants.len() * m.arches.len());
+        assert!(m.mutants.len() >= 4, "the issue asks for at least four mutants");
+        for c in &cells {
+            let name = c.variant.name.strip_prefix("mutant-").unwrap();
+            let mu = &m.mutants[name];
+            let base = &m.variants[&mu.base];
+            // The base's own patches come first, then the mutant's.
+            assert!(c.variant.patches.starts_with(&base.patches), "{}", c.id());
+            assert_eq!(c.expectation, base.expectation(mu.scenario));
+        }
+        let only = plan(&m, &["no-lockout-rust".into(), "arm64".into()], &[]);
+        assert_eq!(only.iter().map(Cell::id).collect::<Vec<_>>(), vec!["arm64-mutant-no-lockout-rust-offline"]);
+        assert!(!plan(&m, &[], &["no-lockout-c".into()]).iter().any(|c| c.variant.name == "mutant-no-lockout-c"));
+    }
+}
