@@ -102,6 +102,12 @@ pub struct GuestReport {
     pub arch: Option<String>,
     pub kernel: Option<String>,
     pub phases: Vec<String>,
+    /// Each phase with its start, in seconds since boot (the kernel trace's clock).
+    #[serde(default)]
+    pub phase_starts: Vec<(String, f64)>,
+    /// KSM's counters sampled once a second through the run: (seconds since boot, counters).
+    #[serde(default)]
+    pub ksm_samples: Vec<(f64, KsmStats)>,
     /// `debug_locks` from /proc/lockdep_stats, by moment (boot, before-trigger, end).
     pub debug_locks: BTreeMap<String, u64>,
     /// KSM counters by moment (merged, after-cancel, after-offline, after).
@@ -122,15 +128,21 @@ pub struct GuestReport {
     pub errors: Vec<String>,
     pub done: Option<String>,
     /// Lockout evidence: `ok`, `fail` (a probe was refused), `off`, `unavailable`.
+    #[serde(default)]
     pub evidence: Option<String>,
     /// Each kprobe event the guest asked for, and whether the kernel took it.
+    #[serde(default)]
     pub probes: BTreeMap<String, bool>,
+    #[serde(default)]
     pub trace: Vec<TraceEvent>,
     /// `entries-in-buffer/entries-written` of the trace: a difference means lost events.
+    #[serde(default)]
     pub trace_entries: Option<(u64, u64)>,
     /// Full scans after which KSM had merged nothing (the guest gave up waiting).
+    #[serde(default)]
     pub no_merge_after_scans: Option<u64>,
     /// The run writer's writes: (KSM run word seen, returned ok).
+    #[serde(default)]
     pub run_writer: Vec<String>,
 }
 
@@ -204,7 +216,19 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                 r.arch = m.get("arch").map(str::to_string);
                 r.kernel = m.get("kernel").map(str::to_string);
             }
-            "phase" => r.phases.extend(m.get("name").map(str::to_string)),
+            "phase" => {
+                if let Some(name) = m.get("name") {
+                    r.phases.push(name.to_string());
+                    if let Some(t) = m.get("t").and_then(|t| t.parse().ok()) {
+                        r.phase_starts.push((name.to_string(), t));
+                    }
+                }
+            }
+            "ksm-sample" => {
+                if let Some(t) = m.get("t").and_then(|t| t.parse().ok()) {
+                    r.ksm_samples.push((t, ksm_stats(m)));
+                }
+            }
             "lockdep-stats" => {
                 if let Some(v) = m.num("debug_locks") {
                     r.debug_locks.insert(when, v);
@@ -276,8 +300,10 @@ mod tests {
     // Excerpt of a real s390x console (upstream kernel, cancel scenario).
     const S390X: &str = "\
 @@KSMH hello version=1 arch=s390x kernel=6.1.192 scenario=cancel mib=32 memory=movable
-@@KSMH phase name=boot
+@@KSMH phase name=boot t=3.21
 @@KSMH lockdep-stats when=boot debug_locks=1
+@@KSMH ksm-sample t=5.02 pages_sharing=0 pages_shared=0 full_scans=0 run=1
+@@KSMH ksm-sample t=6.03 pages_sharing=8132 pages_shared=60 full_scans=4 run=1
 @@KSMH ksm when=merged run=1 pages_shared=60 pages_sharing=8132 pages_unshared=0 full_scans=4
 @@KSMH block-usage when=before block=8 pages=6400 ksm=6400
 @@KSMH block-usage when=before block=15 pages=1792 ksm=1792
@@ -311,6 +337,9 @@ mod tests {
         assert_eq!((r.run_write_ok, r.verify_ok, r.workload_exit), (Some(true), Some(true), Some(0)));
         assert_eq!(r.debug_locks.get("before-trigger"), Some(&1));
         assert_eq!(r.done.as_deref(), Some("complete"));
+        assert_eq!(r.phase_starts[0], ("boot".to_string(), 3.21));
+        assert_eq!(r.phases.len(), 2, "a phase without t= still counts");
+        assert_eq!(r.ksm_samples.iter().map(|(t, k)| (*t, k.pages_sharing)).collect::<Vec<_>>(), vec![(5.02, 0), (6.03, 8132)]);
     }
 
     #[test]
