@@ -131,13 +131,15 @@ fn lockout_markup(e: &Evidence) -> Markup {
             }
         }
         @if !e.run_writes.is_empty() {
-            p {
-                "Writes to " code { "/sys/kernel/mm/ksm/run" } ": "
-                @for (i, w) in e.run_writes.iter().enumerate() {
-                    @if i > 0 { "; " }
-                    (format!("{:.3} s", w.entered)) " → "
-                    (w.returned.map(|r| format!("returned after {:.0} ms", (r - w.entered) * 1000.0)).unwrap_or_else(|| "never returned".into()))
-                    @if let Some(win) = w.window { " (issued in window #" (win + 1) ")" }
+            h3 { "Writes to " code { "/sys/kernel/mm/ksm/run" } }
+            table.windows {
+                tr { th { "issued (s)" } th { "returned after" } th { "issued in window" } }
+                @for w in &e.run_writes {
+                    tr {
+                        td.num { (format!("{:.3}", w.entered)) }
+                        td.num { (w.returned.map(|r| format!("{:.0} ms", (r - w.entered) * 1000.0)).unwrap_or_else(|| "never returned".into())) }
+                        td { @match w.window { Some(i) => { "#" (i + 1) } None => "-" } }
+                    }
                 }
             }
         }
@@ -147,12 +149,20 @@ fn lockout_markup(e: &Evidence) -> Markup {
     }
 }
 
+/// The guest's checkpoints in the order the run passes them, any others after.
+fn moments(c: &CellResult) -> Vec<(&str, &crate::console::markers::KsmStats)> {
+    const ORDER: [&str; 4] = ["merged", "after-cancel", "after-offline", "after"];
+    let mut v: Vec<_> = c.guest.ksm.iter().map(|(k, s)| (k.as_str(), s)).collect();
+    v.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    v
+}
+
 fn ksm_moments(c: &CellResult) -> Markup {
     html! {
         @if !c.guest.ksm.is_empty() {
             table {
                 tr { th { "moment" } th { "run" } th { "pages_shared" } th { "pages_sharing" } th { "full_scans" } }
-                @for (when, k) in &c.guest.ksm {
+                @for (when, k) in moments(c) {
                     tr { td { (when) } td { (k.run) } td { (k.pages_shared) } td { (k.pages_sharing) } td { (k.full_scans) } }
                 }
             }
@@ -194,4 +204,54 @@ pub fn page(c: &CellResult, dir: &Path, console: &str) -> Markup {
         (ksm_moments(c))
     };
     shell(&format!("{} {}", c.id, c.verdict.outcome.name()), body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cell whose build failed: no console, no guest, no trace, one host stage.
+    fn broken() -> CellResult {
+        serde_json::from_value(serde_json::json!({
+            "id": "arm64-upstream-offline", "arch": "arm64", "variant": "upstream", "scenario": "offline",
+            "expectation": "clean",
+            "verdict": { "outcome": "ERROR", "reason": "build: make failed", "checks": [
+                { "name": "lockout-held", "ok": false, "detail": "--no-lockout-evidence", "skipped": true },
+                { "name": "guest-finished", "ok": false, "detail": "no done marker" },
+            ] },
+            "findings": { "findings": [], "lines": 0, "lockdep_turned_off": false },
+            "guest": crate::console::markers::GuestReport::default(),
+            "host": { "harness_error": "build: make failed", "dimm_expected": true, "interrupted": false, "timed_out": null, "qemu_exit": null, "dimm_removed": null },
+            "stages": [["build", 3.5]], "kernel_rebuilt": null, "dir": "/nonexistent",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_cell_that_never_booted_still_has_its_page_and_says_what_is_missing() {
+        let html = page(&broken(), Path::new("/nonexistent"), "").into_string();
+        assert!(html.contains(r#"id="timeline""#) && html.contains("No guest times"), "{html}");
+        assert!(html.contains(r#"id="host-stages""#) && html.contains("build 3.5 s"));
+        assert!(html.contains("No lockout evidence") && html.contains("build: make failed"));
+        assert!(html.contains(r#"<span class="missing""#), "absent logs are shown, not linked");
+        assert!(!html.contains(r#"href="console.log""#));
+    }
+
+    #[test]
+    fn a_skipped_check_reads_skipped_never_ok() {
+        let html = checks(&broken()).into_string();
+        let skipped = html.split("<li").find(|li| li.contains("lockout-held")).unwrap();
+        assert!(skipped.contains("SKIPPED") && !skipped.contains(">OK<"), "{skipped}");
+        let failed = html.split("<li").find(|li| li.contains("guest-finished")).unwrap();
+        assert!(failed.contains("FAILED"), "{failed}");
+    }
+
+    #[test]
+    fn checkpoints_come_in_the_order_the_run_passes_them() {
+        let mut c = broken();
+        for k in ["after", "merged", "after-offline", "after-cancel"] {
+            c.guest.ksm.insert(k.into(), Default::default());
+        }
+        assert_eq!(moments(&c).iter().map(|m| m.0).collect::<Vec<_>>(), vec!["merged", "after-cancel", "after-offline", "after"]);
+    }
 }

@@ -37,7 +37,13 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
         // folder has copied the logs there too.
         let cdir = dir.join(&c.id);
         std::fs::create_dir_all(&cdir)?;
-        let console = std::fs::read(cdir.join("console.log")).or_else(|_| std::fs::read(c.dir.join("console.log"))).unwrap_or_default();
+        // Only a kernel report needs the raw lines; a flooded console is not read for nothing
+        // after every cell.
+        let console = if c.findings.has_problems() {
+            std::fs::read(cdir.join("console.log")).or_else(|_| std::fs::read(c.dir.join("console.log"))).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let page = cell::page(c, &cdir, &String::from_utf8_lossy(&console));
         std::fs::write(cdir.join(INDEX), page.into_string()).with_context(|| format!("writing {}/index.html", c.id))?;
     }
@@ -155,7 +161,7 @@ nav.top { font-size: 13px; margin-bottom: 4px; } .links a { margin-right: 12px; 
 ol.frames { columns: 2; font-size: 12.5px; } ol.frames li { break-inside: avoid; }
 .splat { border-left: 4px solid var(--fail); padding-left: 14px; margin: 14px 0 24px; }
 .splat.expected { border-left-color: var(--pass); }
-.windows td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.windows td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 "#;
 
 #[cfg(test)]

@@ -157,11 +157,13 @@ pub fn positions(c: &Cycle) -> (Vec<(f64, f64)>, (u32, u32)) {
     if n == 2 {
         let gap = (widest + 150.0).max(340.0);
         let w = gap + widest + 60.0;
-        let h = 300.0;
+        let h = 180.0;
         return (vec![((w - gap) / 2.0, h / 2.0), ((w + gap) / 2.0, h / 2.0)], (w as u32, h as u32));
     }
+    // Edge labels run outward from the circle: room for the longest on both sides.
+    let label_px = c.edges.iter().map(|e| edge_label(e).chars().count()).max().unwrap_or(0) as f64 * LABEL_CHAR_PX;
     let r = 90.0 + 30.0 * n as f64 + widest / 3.0;
-    let (w, h) = (2.0 * r + widest + 220.0, 2.0 * r + 140.0);
+    let (w, h) = (2.0 * (r + (widest / 2.0).max(label_px * 0.8)) + 60.0, 2.0 * r + 140.0);
     let pts = (0..n)
         .map(|i| {
             let a = -std::f64::consts::FRAC_PI_2 + i as f64 * std::f64::consts::TAU / n as f64;
@@ -169,6 +171,18 @@ pub fn positions(c: &Cycle) -> (Vec<(f64, f64)>, (u32, u32)) {
         })
         .collect();
     (pts, (w as u32, h as u32))
+}
+
+/// Width of a monospace character at the labels' size, for layout.
+const LABEL_CHAR_PX: f64 = 7.4;
+
+fn edge_label(e: &Edge) -> String {
+    match (&e.site, e.new) {
+        (Some(s), true) => format!("{s}()  [taking it now]"),
+        (Some(s), false) => format!("{s}()"),
+        (None, true) => "taking it now".into(),
+        (None, false) => "(site not in the report)".into(),
+    }
 }
 
 fn inside_box(p: (f64, f64), centre: (f64, f64), label: &str, pad: f64) -> bool {
@@ -196,11 +210,12 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
             let out_dir = (mid.0 - centre.0, mid.1 - centre.1);
             let out_len = (out_dir.0 * out_dir.0 + out_dir.1 * out_dir.1).sqrt();
             let normal = if two || out_len < 1.0 { (dy / len, -dx / len) } else { (out_dir.0 / out_len, out_dir.1 / out_len) };
-            let bulge = if two { 95.0 } else { 34.0 };
+            let bulge = if two { 80.0 } else { 34.0 };
             let ctrl = (mid.0 + normal.0 * bulge, mid.1 + normal.1 * bulge);
-            let curve: Vec<(f64, f64)> = (0..=60)
+            // Few, long segments: the backend's whole-pixel points make short ones zigzag.
+            let curve: Vec<(f64, f64)> = (0..=18)
                 .map(|i| {
-                    let t = i as f64 / 60.0;
+                    let t = i as f64 / 18.0;
                     let u = 1.0 - t;
                     (u * u * a.0 + 2.0 * u * t * ctrl.0 + t * t * b.0, u * u * a.1 + 2.0 * u * t * ctrl.1 + t * t * b.1)
                 })
@@ -223,15 +238,12 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
                 root.draw(&Polygon::new(head, colour.filled())).map_err(err)?;
             }
             // The label just beyond the curve's apex (the apex is halfway to the control point).
-            let apex = ((mid.0 + ctrl.0) / 2.0 + normal.0 * 16.0, (mid.1 + ctrl.1) / 2.0 + normal.1 * 16.0);
-            let label = match (&e.site, e.new) {
-                (Some(s), true) => format!("{s}()  [taking it now]"),
-                (Some(s), false) => format!("{s}()"),
-                (None, true) => "taking it now".into(),
-                (None, false) => "(site not in the report)".into(),
-            };
-            let style = TextStyle::from((FONT, 15).into_font()).color(&colour).pos(Pos::new(HPos::Center, VPos::Center));
-            root.draw(&Text::new(label, (apex.0.round() as i32, apex.1.round() as i32), style)).map_err(err)?;
+            let apex = ((mid.0 + ctrl.0) / 2.0 + normal.0 * 8.0, (mid.1 + ctrl.1) / 2.0 + normal.1 * 8.0);
+            // Anchored on the side facing the curve, so the text grows away from it.
+            let h = if normal.0 > 0.3 { HPos::Left } else if normal.0 < -0.3 { HPos::Right } else { HPos::Center };
+            let v = if normal.1 > 0.3 { VPos::Top } else if normal.1 < -0.3 { VPos::Bottom } else { VPos::Center };
+            let style = TextStyle::from((FONT, 15).into_font()).color(&colour).pos(Pos::new(h, v));
+            root.draw(&Text::new(edge_label(e), (apex.0.round() as i32, apex.1.round() as i32), style)).map_err(err)?;
         }
         for (i, (l, p)) in c.locks.iter().zip(&pos).enumerate() {
             let hw = node_w(l) / 2;

@@ -403,7 +403,7 @@ pub fn zoom_svg(m: &Guest, range: (f64, f64)) -> Result<String> {
         draw_shades(&mut chart, &shades, (0.0, 1.0), true)?;
         draw_batches(&mut chart, m, range, (0.3, 0.82))?;
         let style = text_style(13, WRITE).pos(Pos::new(HPos::Left, VPos::Center));
-        if !m.writes.is_empty() {
+        if m.writes.iter().any(|(a, b)| *a <= range.1 && b.is_none_or(|b| b >= range.0)) {
             root.draw_text("run writes", &style, (4, 100)).map_err(err)?;
         }
         root.present().map_err(err)?;
