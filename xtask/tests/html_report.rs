@@ -146,4 +146,16 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{} looks empty", png.display());
     }
     println!("report rendered in {}: {} pages; screenshots {:?}", bin.display(), checked.pages, checked.screenshots);
+
+    // The check can fail: a page gone is a dead link in the grid, a script's error is a console message.
+    let broken = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-report-broken");
+    let _ = std::fs::remove_dir_all(&broken);
+    std::fs::create_dir_all(broken.join("s390x-rust-offline")).unwrap();
+    std::fs::copy(dir.join("index.html"), broken.join("index.html")).unwrap();
+    let (dom, console) = browser::dump_dom(&bin, &broken.join("index.html")).unwrap();
+    assert!(console.is_empty(), "{console:?}");
+    assert!(browser::dead_links(&dom, &broken).contains(&"s390x-rust-offline/index.html".to_string()));
+    std::fs::write(broken.join("script.html"), "<!DOCTYPE html><title>x</title><script>console.error('boom')</script>").unwrap();
+    let (_, console) = browser::dump_dom(&bin, &broken.join("script.html")).unwrap();
+    assert!(console.iter().any(|m| m.contains("boom")), "{console:?}");
 }
