@@ -304,6 +304,8 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
     let fail = r.cells.len() - pass + r.not_run.len();
     println!("results: {}", dir.display());
+    eprintln!("== the merged report's index.html in headless Chromium");
+    let (html_ok, html_line) = crate::html::browser::suite_check(&dir, &planned);
     eprintln!("== mutant kernels: each must be judged as the matrix says, never PASS");
     let mutants = run_mutants(c, &m, &a.only, &a.skip, &dir.join("mutants"))?;
     let mutants_missed = mutants.iter().filter(|(ok, _)| !ok).count();
@@ -319,9 +321,10 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
     println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
     println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
+    println!("html report: {html_line}");
     println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
     println!("matrix: {pass} passed, {fail} failed");
-    Ok(if host_ok && merge_ok && fail == 0 && err_fail == 0 && mutants_missed == 0 && !r.interrupted { 0 } else { 1 })
+    Ok(if host_ok && merge_ok && html_ok && fail == 0 && err_fail == 0 && mutants_missed == 0 && !r.interrupted { 0 } else { 1 })
 }
 
 /// Real runs of the harness on bad input, each checked for the verdict and message it must

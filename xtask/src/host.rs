@@ -47,6 +47,7 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("patch", Probe::Cmd("patch"), "patch"),
     req("rsync (for --kernel-src trees)", Probe::Cmd("rsync"), "rsync"),
     req("dpkg-deb (busybox extraction)", Probe::Cmd("dpkg-deb"), "dpkg"),
+    req("Chromium (the test suite opens the HTML report in it)", Probe::Cmd("chromium"), "chromium"),
     req("rustc with library source (variant rust)", Probe::Check(|| crate::rustcore::probe().is_ok()), "rustc-web rust-web-src"),
 ];
 

@@ -8,6 +8,7 @@ pub mod build;
 pub mod commands;
 pub mod console;
 pub mod host;
+pub mod html;
 pub mod image;
 pub mod kconfig;
 pub mod known;

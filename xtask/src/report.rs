@@ -196,6 +196,7 @@ fn summary_md(results: &Results) -> String {
         format!("**{}**", results.outcome.name())
     };
     let mut s = format!("# ksm-hotremove-harness results\n\noutcome: {status}; started {}, updated {}\n\n", results.started, results.finished);
+    s.push_str("Open [index.html](index.html) in a browser for the grid, each cell's timeline and the lock cycles drawn.\n\n");
     s.push_str(&table(results));
     s.push_str(&lockout_table(results));
     // Each distinct report once, with the cells it appeared in.
@@ -225,7 +226,7 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
     std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(results)?).context("writing results.json")?;
     std::fs::write(dir.join("junit.xml"), junit(results)?).context("writing junit.xml")?;
     std::fs::write(dir.join("summary.md"), summary_md(results)).context("writing summary.md")?;
-    Ok(())
+    crate::html::write(dir, results)
 }
 
 /// `report merge`: several result folders (shards) into one, cells copied in.

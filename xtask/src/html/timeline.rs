@@ -1,0 +1,516 @@
+//! A cell in time. Two clocks, kept apart on purpose: the host's stages (build, image, boot,
+//! analyze) in wall seconds, and the guest's own story in kernel seconds since boot (the clock
+//! of printk, the trace and the guest's `t=` markers): phases, KSM's counters, every ksmd scan
+//! batch, and the offline windows shaded. A lockout that holds is a shaded window with no
+//! batch tick in it; one that does not is ticks marching through the shade.
+//!
+//! The model functions are pure and tested; the `*_svg` functions draw them with plotters'
+//! SVG backend (text as SVG `<text>`, laid out by the browser: no font files needed).
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::console::markers::{GuestReport, KsmStats};
+use crate::lockout::{Evidence, Window, WindowEnd, BEFORE_SECONDS};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub name: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// The host's stages laid end to end from the cell's start (they ran one after another).
+pub fn host_spans(stages: &[(String, f64)]) -> Vec<Span> {
+    let mut t = 0.0;
+    stages
+        .iter()
+        .filter(|(_, d)| d.is_finite() && *d >= 0.0)
+        .map(|(name, d)| {
+            let s = Span { name: name.clone(), start: t, end: t + d };
+            t += d;
+            s
+        })
+        .collect()
+}
+
+/// Each guest phase from its start to the next one's; the last runs to `end`.
+pub fn phase_spans(starts: &[(String, f64)], end: f64) -> Vec<Span> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, (name, t))| Span { name: name.clone(), start: *t, end: starts.get(i + 1).map(|n| n.1).unwrap_or(end).max(*t) })
+        .collect()
+}
+
+/// Which of two rows each phase's name is written in so that no two names overlap, given the
+/// chart's pixels per second and a name's width per character; None where neither row has
+/// room (the list under the picture still names every phase).
+pub fn label_rows(phases: &[Span], range: (f64, f64), plot_px: f64, char_px: f64) -> Vec<Option<usize>> {
+    let scale = plot_px / (range.1 - range.0);
+    let mut row_end = [f64::NEG_INFINITY; 2];
+    phases
+        .iter()
+        .map(|p| {
+            let x = (p.start - range.0) * scale;
+            let w = p.name.chars().count() as f64 * char_px;
+            let row = (0..2).find(|&r| x >= row_end[r] + char_px && x + w <= plot_px + char_px * 4.0)?;
+            row_end[row] = x + w;
+            Some(row)
+        })
+        .collect()
+}
+
+/// An offline window as drawn: its x range clipped to the chart, `open` when the offline never
+/// finished (the shade then runs to the chart's end, as far as the trace saw).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shade {
+    pub window: usize,
+    pub x0: f64,
+    pub x1: f64,
+    pub open: bool,
+}
+
+/// The windows' shades within `(lo, hi)`. A window opens when the MEM_GOING_OFFLINE callback
+/// returned (`start`), as `lockout::analyze` counts batches from there; windows entirely outside
+/// the range are left out.
+pub fn shades(windows: &[Window], (lo, hi): (f64, f64)) -> Vec<Shade> {
+    windows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let open = w.closed_by == WindowEnd::Open || w.end.is_none();
+            let end = if open { hi } else { w.end.unwrap_or(hi) };
+            let (x0, x1) = (w.start.max(lo), end.min(hi));
+            (x0 < x1).then_some(Shade { window: i, x0, x1, open })
+        })
+        .collect()
+}
+
+/// The window a ksmd batch fell into: strictly inside, the rule `lockout::analyze` counts by.
+pub fn window_of(t: f64, windows: &[Window]) -> Option<usize> {
+    windows.iter().position(|w| t > w.start && w.end.is_none_or(|e| t < e))
+}
+
+/// The stretch around the offline windows: `BEFORE_SECONDS` before the first (where
+/// `lockout::analyze` measures ksmd's pace), a second after the last, within the trace.
+pub fn zoom_range(e: &Evidence, trace_end: f64) -> Option<(f64, f64)> {
+    let first = e.windows.first()?;
+    let last_end = e.windows.iter().map(|w| w.end.unwrap_or(trace_end)).fold(first.start, f64::max);
+    let lo = (first.entered - BEFORE_SECONDS).max(0.0);
+    let hi = (last_end + 1.0).min(trace_end.max(last_end));
+    (hi > lo).then_some((lo, hi))
+}
+
+/// What the guest chart draws, in kernel seconds.
+#[derive(Debug, Clone)]
+pub struct Guest<'a> {
+    pub range: (f64, f64),
+    pub phases: Vec<Span>,
+    pub samples: &'a [(f64, KsmStats)],
+    /// Every ksmd batch and the window it fell into.
+    pub batches: Vec<(f64, Option<usize>)>,
+    pub windows: &'a [Window],
+    pub writes: Vec<(f64, Option<f64>)>,
+}
+
+/// The guest's timeline, if the console gave any time at all (older guests printed phases
+/// without `t=` and no samples; with lockout evidence off there is no trace either).
+pub fn guest<'a>(g: &'a GuestReport, e: Option<&'a Evidence>) -> Option<Guest<'a>> {
+    let times = g
+        .phase_starts
+        .iter()
+        .map(|p| p.1)
+        .chain(g.ksm_samples.iter().map(|s| s.0))
+        .chain(g.trace.iter().map(|t| t.t))
+        .chain(e.into_iter().flat_map(|e| e.windows.iter().flat_map(|w| [Some(w.entered), w.end]).flatten()))
+        .filter(|t| t.is_finite() && *t >= 0.0);
+    let last = times.fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))?;
+    // The kernel's clock starts at boot: 0 is where the story starts, whatever came first.
+    let hi = last + (last * 0.02).max(0.2);
+    let windows: &[Window] = e.map(|e| &e.windows[..]).unwrap_or(&[]);
+    Some(Guest {
+        range: (0.0, hi),
+        phases: phase_spans(&g.phase_starts, hi),
+        samples: &g.ksm_samples,
+        batches: e.map(|e| e.batches.iter().map(|&t| (t, window_of(t, windows))).collect()).unwrap_or_default(),
+        windows,
+        writes: e.map(|e| e.run_writes.iter().map(|w| (w.entered, w.returned)).collect()).unwrap_or_default(),
+    })
+}
+
+// ---- drawing ----
+
+const W: u32 = 1120;
+/// Label areas shared by every lane, so one x position is one time in all of them.
+const LEFT: u32 = 118;
+const RIGHT: u32 = 74;
+/// The plotting width those leave (and the 8 px right margin).
+const PLOT_PX: f64 = (W - LEFT - RIGHT - 8) as f64;
+const FONT: &str = "sans-serif";
+
+const PHASE_COLOURS: [RGBColor; 8] = [
+    RGBColor(0xcf, 0xe3, 0xf7),
+    RGBColor(0xd9, 0xea, 0xd3),
+    RGBColor(0xfd, 0xe9, 0xc9),
+    RGBColor(0xe6, 0xdb, 0xf3),
+    RGBColor(0xd4, 0xee, 0xee),
+    RGBColor(0xf6, 0xd5, 0xd5),
+    RGBColor(0xef, 0xe3, 0xc2),
+    RGBColor(0xdd, 0xe3, 0xea),
+];
+const SHADE: RGBColor = RGBColor(0xf4, 0xa6, 0x9e);
+const SHADE_EDGE: RGBColor = RGBColor(0xc6, 0x28, 0x28);
+const TICK: RGBColor = RGBColor(0x37, 0x47, 0x4f);
+const TICK_INSIDE: RGBColor = RGBColor(0xd3, 0x2f, 0x2f);
+const SHARING: RGBColor = RGBColor(0x15, 0x65, 0xc0);
+const SCANS: RGBColor = RGBColor(0xef, 0x6c, 0x00);
+const WRITE: RGBColor = RGBColor(0x6a, 0x1b, 0x9a);
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Lane<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("drawing: {e}")
+}
+
+fn text_style(size: u32, colour: RGBColor) -> TextStyle<'static> {
+    TextStyle { font: (FONT, size).into_font(), color: colour.to_backend_color(), pos: Pos::new(HPos::Left, VPos::Top) }
+}
+
+fn valid(range: (f64, f64)) -> Result<()> {
+    if range.0.is_finite() && range.1.is_finite() && range.1 > range.0 {
+        Ok(())
+    } else {
+        Err(anyhow!("empty time range {:?}", range))
+    }
+}
+
+/// A lane: its own y range, the shared x range, the shared label areas; x labels only on the
+/// bottom lane of a picture.
+fn lane<'a, 'b>(area: &'a Area<'b>, x: (f64, f64), y: (f64, f64), x_labels: bool, title: &str) -> Result<Lane<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(4)
+        .margin_right(8)
+        .x_label_area_size(if x_labels { 34 } else { 0 })
+        .y_label_area_size(LEFT)
+        .right_y_label_area_size(RIGHT)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(err)?;
+    let fine = x.1 - x.0 < 12.0;
+    let fmt = move |v: &f64| if fine { format!("{v:.1} s") } else { format!("{v:.0} s") };
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh().y_labels(0).x_labels(14).x_label_formatter(&fmt).label_style((FONT, 14)).light_line_style(RGBColor(0xf0, 0xf0, 0xf0));
+    if !x_labels {
+        mesh.disable_x_axis();
+    }
+    mesh.draw().map_err(err)?;
+    let (_, h) = area.dim_in_pixel();
+    area.draw_text(title, &text_style(15, RGBColor(0x33, 0x33, 0x33)).pos(Pos::new(HPos::Left, VPos::Center)), (4, (h as i32 - if x_labels { 34 } else { 0 }) / 2))
+        .map_err(err)?;
+    Ok(chart)
+}
+
+fn draw_shades(chart: &mut Lane<'_, '_>, shades: &[Shade], y: (f64, f64), numbered: bool) -> Result<()> {
+    for s in shades {
+        chart.draw_series(std::iter::once(Rectangle::new([(s.x0, y.0), (s.x1, y.1)], SHADE.mix(0.45).filled()))).map_err(err)?;
+        chart.draw_series(std::iter::once(Rectangle::new([(s.x0, y.0), (s.x1, y.1)], ShapeStyle::from(&SHADE_EDGE.mix(0.7)).stroke_width(1)))).map_err(err)?;
+        if numbered {
+            let label = format!("#{}{}", s.window + 1, if s.open { " (open)" } else { "" });
+            let at = (s.x0 + (s.x1 - s.x0) / 2.0, y.1 - (y.1 - y.0) * 0.08);
+            chart.draw_series(std::iter::once(Text::new(label, at, text_style(13, SHADE_EDGE).pos(Pos::new(HPos::Center, VPos::Top))))).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// ksmd's batches as ticks (red inside a window), the run writes as bars from issue to return.
+fn draw_batches(chart: &mut Lane<'_, '_>, m: &Guest, range: (f64, f64), tick_y: (f64, f64)) -> Result<()> {
+    let visible = m.batches.iter().filter(|(t, _)| *t >= range.0 && *t <= range.1);
+    chart
+        .draw_series(visible.map(|(t, inside)| {
+            let (c, w) = if inside.is_some() { (TICK_INSIDE, 2) } else { (TICK, 1) };
+            PathElement::new(vec![(*t, tick_y.0), (*t, tick_y.1)], ShapeStyle::from(&c).stroke_width(w))
+        }))
+        .map_err(err)?;
+    for (entered, returned) in &m.writes {
+        let end = returned.unwrap_or(range.1).min(range.1);
+        let start = entered.max(range.0);
+        if start < end {
+            chart.draw_series(std::iter::once(Rectangle::new([(start, 0.08), (end, 0.2)], WRITE.mix(0.8).filled()))).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// The host's stages as one bar in wall seconds.
+pub fn host_svg(spans: &[Span]) -> Result<String> {
+    let total = spans.last().map(|s| s.end).unwrap_or(0.0);
+    valid((0.0, total))?;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, 86)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = lane(&root, (0.0, total), (0.0, 1.0), true, "host stages")?;
+        for (i, s) in spans.iter().enumerate() {
+            let c = PHASE_COLOURS[i % PHASE_COLOURS.len()];
+            chart.draw_series(std::iter::once(Rectangle::new([(s.start, 0.12), (s.end, 0.88)], c.filled()))).map_err(err)?;
+            chart.draw_series(std::iter::once(Rectangle::new([(s.start, 0.12), (s.end, 0.88)], ShapeStyle::from(&WHITE).stroke_width(1)))).map_err(err)?;
+            let label = format!("{} {}", s.name, super::seconds(s.end - s.start));
+            // Only where it fits: the stages' list is under the picture anyway.
+            if (s.end - s.start) / total * PLOT_PX > label.len() as f64 * 7.5 {
+                let style = text_style(14, RGBColor(0x22, 0x22, 0x22)).pos(Pos::new(HPos::Center, VPos::Center));
+                chart.draw_series(std::iter::once(Text::new(label, ((s.start + s.end) / 2.0, 0.5), style))).map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// The guest's whole run: phases, ksmd batches with the windows shaded, KSM's counters.
+pub fn guest_svg(m: &Guest) -> Result<String> {
+    valid(m.range)?;
+    let shades = shades(m.windows, m.range);
+    let mut out = String::new();
+    {
+        let ksm_h = if m.samples.is_empty() { 70 } else { 250 };
+        let root = SVGBackend::with_string(&mut out, (W, 74 + 70 + ksm_h)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let (phase_area, rest) = root.split_vertically(74);
+        let (batch_area, ksm_area) = rest.split_vertically(70);
+
+        let mut chart = lane(&phase_area, m.range, (0.0, 1.0), false, "guest phase")?;
+        draw_shades(&mut chart, &shades, (0.0, 1.0), false)?;
+        for (i, p) in m.phases.iter().enumerate() {
+            let c = PHASE_COLOURS[i % PHASE_COLOURS.len()];
+            chart.draw_series(std::iter::once(Rectangle::new([(p.start, 0.42), (p.end, 0.92)], c.filled()))).map_err(err)?;
+            chart.draw_series(std::iter::once(Rectangle::new([(p.start, 0.42), (p.end, 0.92)], ShapeStyle::from(&WHITE).stroke_width(1)))).map_err(err)?;
+        }
+        // Names after every bar, so no later bar paints over an earlier name.
+        for (p, row) in m.phases.iter().zip(label_rows(&m.phases, m.range, PLOT_PX, 6.6)) {
+            if let Some(row) = row {
+                let y = if row == 0 { 0.67 } else { 0.2 };
+                let style = text_style(13, RGBColor(0x22, 0x22, 0x22)).pos(Pos::new(HPos::Left, VPos::Center));
+                chart.draw_series(std::iter::once(Text::new(p.name.clone(), (p.start, y), style))).map_err(err)?;
+            }
+        }
+        if m.phases.is_empty() {
+            let style = text_style(13, RGBColor(0x77, 0x77, 0x77)).pos(Pos::new(HPos::Left, VPos::Center));
+            chart.draw_series(std::iter::once(Text::new("no phase times in this console (guest init without t=)", (m.range.0, 0.5), style))).map_err(err)?;
+        }
+
+        let mut chart = lane(&batch_area, m.range, (0.0, 1.0), false, "ksmd batches")?;
+        draw_shades(&mut chart, &shades, (0.0, 1.0), false)?;
+        draw_batches(&mut chart, m, m.range, (0.3, 0.95))?;
+        if !m.writes.is_empty() {
+            batch_area.draw_text("run writes", &text_style(13, WRITE).pos(Pos::new(HPos::Left, VPos::Center)), (4, 60)).map_err(err)?;
+        }
+        if m.batches.is_empty() {
+            let style = text_style(13, RGBColor(0x77, 0x77, 0x77)).pos(Pos::new(HPos::Left, VPos::Center));
+            chart.draw_series(std::iter::once(Text::new("no kernel trace (lockout evidence off or unavailable)", (m.range.0, 0.6), style))).map_err(err)?;
+        }
+
+        if m.samples.is_empty() {
+            let mut chart = lane(&ksm_area, m.range, (0.0, 1.0), true, "KSM counters")?;
+            draw_shades(&mut chart, &shades, (0.0, 1.0), false)?;
+            let style = text_style(13, RGBColor(0x77, 0x77, 0x77)).pos(Pos::new(HPos::Left, VPos::Center));
+            chart
+                .draw_series(std::iter::once(Text::new("no ksm-sample markers in this console (guest init predates them)", (m.range.0, 0.5), style)))
+                .map_err(err)?;
+        } else {
+            ksm_chart(&ksm_area, m, &shades)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// KSM's counters over the run: pages_sharing on the left axis, full_scans on the right.
+fn ksm_chart(area: &Area<'_>, m: &Guest, shades: &[Shade]) -> Result<()> {
+    let sharing_max = m.samples.iter().map(|s| s.1.pages_sharing).max().unwrap_or(0).max(1) as f64 * 1.12;
+    let scans_max = m.samples.iter().map(|s| s.1.full_scans).max().unwrap_or(0) as f64 + 1.0;
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(4)
+        .margin_right(8)
+        .x_label_area_size(34)
+        .y_label_area_size(LEFT)
+        .right_y_label_area_size(RIGHT)
+        .build_cartesian_2d(m.range.0..m.range.1, 0.0..sharing_max)
+        .map_err(err)?
+        .set_secondary_coord(m.range.0..m.range.1, 0.0..scans_max);
+    let fmt = |v: &f64| format!("{v:.0} s");
+    let count = |v: &f64| format!("{v:.0}");
+    chart
+        .configure_mesh()
+        .x_labels(14)
+        .y_labels(5)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&count)
+        .label_style((FONT, 14))
+        .y_desc("pages_sharing")
+        .x_desc("seconds since boot (kernel clock)")
+        .axis_desc_style((FONT, 14))
+        .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
+        .draw()
+        .map_err(err)?;
+    chart.configure_secondary_axes().y_labels(5).y_label_formatter(&count).label_style((FONT, 14)).y_desc("full_scans").axis_desc_style((FONT, 14)).draw().map_err(err)?;
+    for s in shades {
+        chart.draw_series(std::iter::once(Rectangle::new([(s.x0, 0.0), (s.x1, sharing_max)], SHADE.mix(0.45).filled()))).map_err(err)?;
+    }
+    for p in m.phases.iter().skip(1) {
+        chart.draw_series(std::iter::once(PathElement::new(vec![(p.start, 0.0), (p.start, sharing_max)], RGBColor(0xbb, 0xbb, 0xbb)))).map_err(err)?;
+    }
+    chart
+        .draw_series(LineSeries::new(m.samples.iter().map(|(t, k)| (*t, k.pages_sharing as f64)), ShapeStyle::from(&SHARING).stroke_width(2)))
+        .map_err(err)?
+        .label("pages_sharing")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&SHARING).stroke_width(2)));
+    // full_scans only changes by whole scans: a step line says so.
+    let steps: Vec<(f64, f64)> = m
+        .samples
+        .windows(2)
+        .flat_map(|w| [(w[0].0, w[0].1.full_scans as f64), (w[1].0, w[0].1.full_scans as f64)])
+        .chain(m.samples.last().map(|(t, k)| (*t, k.full_scans as f64)))
+        .collect();
+    chart
+        .draw_secondary_series(LineSeries::new(steps, ShapeStyle::from(&SCANS).stroke_width(2)))
+        .map_err(err)?
+        .label("full_scans (right axis)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&SCANS).stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(0xcc, 0xcc, 0xcc))
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Close up on the offline windows: every ksmd batch, the windows numbered, the run writes.
+pub fn zoom_svg(m: &Guest, range: (f64, f64)) -> Result<String> {
+    valid(range)?;
+    let shades = shades(m.windows, range);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, 150)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = lane(&root, range, (0.0, 1.0), true, "ksmd batches")?;
+        draw_shades(&mut chart, &shades, (0.0, 1.0), true)?;
+        draw_batches(&mut chart, m, range, (0.3, 0.82))?;
+        let style = text_style(13, WRITE).pos(Pos::new(HPos::Left, VPos::Center));
+        if m.writes.iter().any(|(a, b)| *a <= range.1 && b.is_none_or(|b| b >= range.0)) {
+            root.draw_text("run writes", &style, (4, 100)).map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::markers::{parse, summarize};
+    use crate::lockout::analyze;
+
+    fn win(start: f64, end: Option<f64>) -> Window {
+        Window {
+            entered: start - 0.01,
+            start,
+            end,
+            closed_by: if end.is_some() { WindowEnd::Offline } else { WindowEnd::Open },
+            length_ms: end.map(|e| (e - start) * 1000.0),
+            run_after_going_offline: 5,
+            scans_inside: 0,
+            cursor_moved: false,
+            scans_before: 0,
+            ksmd_period_ms: None,
+        }
+    }
+
+    #[test]
+    fn host_stages_are_laid_end_to_end() {
+        let s = host_spans(&[("build".into(), 7.5), ("image".into(), 0.5), ("boot".into(), 17.0), ("bad".into(), f64::NAN)]);
+        assert_eq!(s.iter().map(|s| (s.name.as_str(), s.start, s.end)).collect::<Vec<_>>(), vec![("build", 0.0, 7.5), ("image", 7.5, 8.0), ("boot", 8.0, 25.0)]);
+    }
+
+    #[test]
+    fn phases_run_to_the_next_start_and_the_last_to_the_end() {
+        let p = phase_spans(&[("boot".into(), 3.0), ("workload".into(), 4.5), ("verify".into(), 20.0)], 22.0);
+        assert_eq!(p.iter().map(|s| (s.start, s.end)).collect::<Vec<_>>(), vec![(3.0, 4.5), (4.5, 20.0), (20.0, 22.0)]);
+    }
+
+    #[test]
+    fn phase_names_take_the_free_row_and_are_left_out_where_none_is_free() {
+        let span = |name: &str, start: f64| Span { name: name.into(), start, end: start + 1.0 };
+        // 10 px per second, 5 px per character: "boot" ends at 20 px, "workload" (1 s) at 50.
+        let p = [span("boot", 0.0), span("workload", 1.0), span("merge", 2.0), span("x", 3.0), span("verify", 8.5), span("far-too-long", 9.5)];
+        assert_eq!(label_rows(&p, (0.0, 10.0), 100.0, 5.0), vec![Some(0), Some(1), None, Some(0), Some(0), None]);
+    }
+
+    #[test]
+    fn window_shades_are_clipped_to_the_chart_and_an_open_window_runs_to_its_end() {
+        let ws = [win(1.0, Some(2.0)), win(5.0, Some(6.5)), win(9.0, None), win(30.0, Some(31.0))];
+        let s = shades(&ws, (1.5, 10.0));
+        assert_eq!(
+            s,
+            vec![
+                Shade { window: 0, x0: 1.5, x1: 2.0, open: false },
+                Shade { window: 1, x0: 5.0, x1: 6.5, open: false },
+                Shade { window: 2, x0: 9.0, x1: 10.0, open: true },
+            ],
+            "the window past the range is left out"
+        );
+    }
+
+    #[test]
+    fn a_batch_is_inside_a_window_only_strictly_between_its_edges() {
+        let ws = [win(1.0, Some(2.0)), win(3.0, None)];
+        assert_eq!(window_of(1.0, &ws), None);
+        assert_eq!(window_of(1.5, &ws), Some(0));
+        assert_eq!(window_of(2.0, &ws), None);
+        assert_eq!(window_of(99.0, &ws), Some(1));
+    }
+
+    #[test]
+    fn the_close_up_starts_where_ksmds_pace_is_measured() {
+        let e = Evidence { windows: vec![win(10.0, Some(11.0)), win(12.0, Some(12.5))], ..Default::default() };
+        let (lo, hi) = zoom_range(&e, 20.0).unwrap();
+        assert!((lo - (10.0 - 0.01 - BEFORE_SECONDS)).abs() < 1e-9 && (hi - 13.5).abs() < 1e-9, "{lo} {hi}");
+        // The trace ended right after the last window: no room past it is invented.
+        assert_eq!(zoom_range(&e, 12.6).unwrap().1, 12.6);
+        assert!(zoom_range(&Evidence::default(), 5.0).is_none());
+    }
+
+    #[test]
+    fn a_guest_without_times_has_no_timeline_and_one_with_samples_starts_at_boot() {
+        assert!(guest(&GuestReport::default(), None).is_none());
+        let g = summarize(&parse(
+            "@@KSMH phase name=boot t=3.0\n@@KSMH ksm-sample t=4.0 pages_sharing=10 full_scans=1\n@@KSMH phase name=verify t=9.0\n",
+        ));
+        let m = guest(&g, None).unwrap();
+        assert_eq!(m.range.0, 0.0);
+        assert!(m.range.1 > 9.0 && m.range.1 < 9.5, "{:?}", m.range);
+        assert_eq!(m.phases.len(), 2);
+        assert!(guest_svg(&m).unwrap().contains("pages_sharing"));
+    }
+
+    #[test]
+    fn batches_in_a_held_window_are_none_and_the_picture_has_its_shade() {
+        // A real console: s390x prefix, cancel then offline, the lockout holding.
+        let text = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs/s390x-prefix-cancel.console.log")).unwrap();
+        let g = summarize(&parse(&text));
+        let e = analyze(&g.trace, &[]);
+        let m = guest(&g, Some(&e)).unwrap();
+        assert_eq!(m.windows.len(), 2);
+        assert!(m.batches.len() > 100 && m.batches.iter().all(|(_, w)| w.is_none()));
+        let zoom = zoom_range(&e, m.range.1).unwrap();
+        let svg = zoom_svg(&m, zoom).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("#1") && svg.contains("#2"), "both windows numbered");
+        assert!(guest_svg(&m).unwrap().contains("no ksm-sample markers"), "this console predates the samples, and says so");
+    }
+}

@@ -1,0 +1,161 @@
+//! The HTML report of a whole matrix built from real consoles (every arch x variant x scenario
+//! this project boots), written by `report::write` like a run writes it, then opened in headless
+//! Chromium when it is installed: the grid must hold one cell per matrix cell, every cell page its
+//! timeline, the prefix cells their lock cycle, no dead link, no console message. The folder is
+//! kept under cargo's target tmp dir (the path is printed) with the browser's screenshots.
+
+use std::path::{Path, PathBuf};
+
+use xtask::arch::{Arch, MemoryMode};
+use xtask::console::{self, markers};
+use xtask::html::browser;
+use xtask::lockout;
+use xtask::matrix::{self, Scenario};
+use xtask::report::{self, Results};
+use xtask::runner::CellResult;
+use xtask::verdict::{self, HostFacts, Outcome};
+
+const CELLS: &[&str] = &[
+    "s390x-upstream-offline",
+    "s390x-upstream-cancel",
+    "s390x-prefix-offline",
+    "s390x-prefix-cancel",
+    "s390x-rust-offline",
+    "s390x-rust-cancel",
+    "arm64-upstream-offline",
+    "arm64-upstream-cancel",
+    "arm64-prefix-offline",
+    "arm64-prefix-cancel",
+    "arm64-rust-offline",
+    "arm64-rust-cancel",
+];
+
+/// A cell as the runner records it, from a real console: analysis, guest report, lockout
+/// evidence and the verdict all computed the way `runner::run_cell` does.
+fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{id}.console.log"));
+    let text = String::from_utf8_lossy(&std::fs::read(&fixture).unwrap()).into_owned();
+    let mut it = id.split('-');
+    let arch = Arch::parse(it.next().unwrap()).unwrap();
+    let variant = &m.variants[it.next().unwrap()];
+    let scenario = if it.next() == Some("offline") { Scenario::Offline } else { Scenario::Cancel };
+    let expectation = variant.expectation(scenario);
+    let analysis = console::analyze_bytes(text.as_bytes());
+    let guest = markers::summarize(&markers::parse(&text));
+    let ev = lockout::analyze(&guest.trace, &variant.must_call);
+    let dimm = arch.machine().memory == MemoryMode::DimmHotplug;
+    let host = HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() };
+    let v = verdict::judge(&verdict::Inputs {
+        expectation: &expectation,
+        scenario,
+        analysis: &analysis,
+        guest: &guest,
+        host: &host,
+        boot_line: variant.boot_line.as_deref(),
+        boot_line_seen: variant.boot_line.as_deref().is_some_and(|l| text.contains(l)),
+        known: &[],
+        today: "2026-12-03",
+        cell: id,
+        lockout: Some(&ev),
+        must_call: &variant.must_call,
+    });
+    let cdir = dir.join(id);
+    std::fs::create_dir_all(&cdir).unwrap();
+    std::fs::write(cdir.join("console.log"), &text).unwrap();
+    let c = CellResult {
+        id: id.into(),
+        arch: arch.name().into(),
+        variant: variant.name.clone(),
+        scenario: scenario.name().into(),
+        expectation,
+        verdict: v,
+        findings: analysis,
+        guest,
+        lockout: Some(ev),
+        host,
+        // Host stage times are not in a console: these are the ones a warm run measures.
+        stages: vec![("build".into(), 7.8), ("image".into(), 0.17), ("boot".into(), 17.2), ("analyze".into(), 0.02)],
+        kernel_rebuilt: Some(false),
+        dir: cdir.clone(),
+    };
+    std::fs::write(cdir.join("cell.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    c
+}
+
+fn build_report(dir: &Path) -> Results {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let m = matrix::load(&matrix::default_path(&xtask::paths::repo_root())).unwrap();
+    let cells: Vec<CellResult> = CELLS.iter().map(|id| cell(&m, dir, id)).collect();
+    let meta = serde_json::json!({
+        "schema": 1, "started": "2026-12-03T07:56:46Z", "command_line": ["target/debug/xtask", "matrix"],
+        "host": {"uname": "Linux (test)", "cpus": 2}, "git": {"revision": "fixture", "dirty": false},
+        "kernel_source": {"version": "6.1.192", "origin": "real consoles from xtask/tests/fixtures/runs"},
+        "run": {"cells": CELLS, "matrix": "configs/matrix.yaml"}, "tools": {},
+    });
+    std::fs::write(dir.join("metadata.json"), serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
+    let r = Results {
+        schema: report::SCHEMA,
+        started: "2026-12-03T07:56:46Z".into(),
+        finished: "2026-12-03T08:01:30Z".into(),
+        interrupted: false,
+        in_progress: false,
+        outcome: xtask::runner::outcome_of(&cells),
+        not_run: vec![],
+        cells,
+    };
+    report::write(dir, &r).unwrap();
+    r
+}
+
+#[test]
+fn the_report_of_a_real_matrix_renders_in_a_browser() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-report");
+    let r = build_report(&dir);
+    assert!(r.cells.iter().all(|c| c.verdict.outcome == Outcome::Pass), "{:?}", r.cells.iter().map(|c| (&c.id, &c.verdict.reason)).collect::<Vec<_>>());
+
+    // The markup as written, before any browser.
+    let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert_eq!(index.matches("data-cell=").count(), CELLS.len());
+    assert!(std::fs::read_to_string(dir.join("summary.md")).unwrap().contains("[index.html](index.html)"));
+    for id in CELLS {
+        let page = std::fs::read_to_string(dir.join(id).join("index.html")).unwrap();
+        assert!(page.contains(r#"id="timeline""#) && page.contains(r#"id="lockout-zoom""#), "{id}");
+        assert_eq!(page.contains(r#"id="cycle-0""#), id.contains("prefix"), "{id}: a cycle exactly for the prefix cells");
+        for remote in ["<script", "<link", "@import", "src=\"http", "href=\"http"] {
+            assert!(!page.contains(remote), "{id}: {remote}");
+        }
+    }
+    let cancel = std::fs::read_to_string(dir.join("s390x-prefix-cancel/index.html")).unwrap();
+    assert!(cancel.contains("(memory_chain).rwsem") && cancel.contains("blocking_notifier_call_chain()"));
+    let offline = std::fs::read_to_string(dir.join("arm64-prefix-offline/index.html")).unwrap();
+    assert!(offline.contains("pcp_batch_high_lock"));
+
+    let Some(bin) = browser::find() else {
+        println!("SKIPPED the browser part: chromium not found (apt-get install -y chromium, or cargo xtask setup); report in {}", dir.display());
+        return;
+    };
+    let checked = browser::check(&bin, &dir, &CELLS.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    assert!(checked.problems.is_empty(), "{:#?}", checked.problems);
+    assert_eq!(checked.pages, 1 + CELLS.len());
+    assert_eq!(checked.grid_cells.len(), CELLS.len());
+    assert_eq!(checked.timelines, CELLS.len(), "every cell page has its timeline picture");
+    assert_eq!(checked.cycles, 4, "the four prefix cells have their lock cycle drawn");
+    for png in &checked.screenshots {
+        let bytes = std::fs::read(png).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{} looks empty", png.display());
+    }
+    println!("report rendered in {}: {} pages; screenshots {:?}", bin.display(), checked.pages, checked.screenshots);
+
+    // The check can fail: a page gone is a dead link in the grid, a script's error is a console message.
+    let broken = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-report-broken");
+    let _ = std::fs::remove_dir_all(&broken);
+    std::fs::create_dir_all(broken.join("s390x-rust-offline")).unwrap();
+    std::fs::copy(dir.join("index.html"), broken.join("index.html")).unwrap();
+    let (dom, console) = browser::dump_dom(&bin, &broken.join("index.html")).unwrap();
+    assert!(console.is_empty(), "{console:?}");
+    assert!(browser::dead_links(&dom, &broken).contains(&"s390x-rust-offline/index.html".to_string()));
+    std::fs::write(broken.join("script.html"), "<!DOCTYPE html><title>x</title><script>console.error('boom')</script>").unwrap();
+    let (_, console) = browser::dump_dom(&bin, &broken.join("script.html")).unwrap();
+    assert!(console.iter().any(|m| m.contains("boom")), "{console:?}");
+}
