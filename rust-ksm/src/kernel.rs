@@ -2,17 +2,22 @@
 //! in `mm/ksm_rust_glue.c`, and the `extern "C"` entry points that the
 //! patched `mm/ksm.c` calls (prototypes in `mm/ksm_rust.h`).
 //!
-//! Built only with `--cfg 'feature="kernel"'` for a `*-unknown-none-*`
-//! target (see `patches/rust/` for the Kbuild rule).
+//! In the kernel (`--cfg 'feature="kernel"'` for a `*-unknown-none-*`
+//! target, see `patches/rust/` for the Kbuild rule) the `ksm_glue_*` helpers
+//! are C.  On the host this same file is compiled unchanged and the helpers
+//! are the `#[no_mangle]` test doubles of [`crate::host`], so the host tests
+//! run the very entry points the kernel links, not a copy of them.
 //!
-//! The run word `ksm_run` lives here, as an `AtomicUsize` (same size and
-//! alignment as the C `unsigned long` on s390x and arm64); relaxed loads and
-//! stores are exactly `READ_ONCE`/`WRITE_ONCE`.  Its address is handed to the
-//! C helpers for `wait_on_bit()`/`wake_up_bit()`, which only hash it and test
-//! the bit.  `ksm_thread_mutex` stays a C `DEFINE_MUTEX` (static in the glue
-//! file) because lockdep's class key and name come from that macro.
+//! The run word lives here, as an `AtomicUsize` (same size and alignment as
+//! the C `unsigned long` on s390x and arm64); relaxed loads and stores are
+//! exactly `READ_ONCE`/`WRITE_ONCE`.  Its address is handed to the C helpers
+//! for `wait_on_bit()`/`wake_up_bit()`, which only hash it and test the bit.
+//! `ksm_thread_mutex` stays a C `DEFINE_MUTEX` (static in the glue file)
+//! because lockdep's class key and name come from that macro.
 
-use core::ffi::{c_char, c_int, c_uint, c_ulong};
+#[cfg(all(feature = "kernel", target_os = "none"))]
+use core::ffi::c_char;
+use core::ffi::{c_int, c_uint, c_ulong};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{
@@ -26,6 +31,7 @@ extern "C" {
     fn ksm_glue_wait_on_bit(word: *mut c_ulong, bit: c_int);
     fn ksm_glue_wake_up_bit(word: *mut c_ulong, bit: c_int);
     fn ksm_glue_smp_mb();
+    #[cfg(all(feature = "kernel", target_os = "none"))]
     fn ksm_glue_panic(file: *const c_char, len: usize, line: c_uint) -> !;
     /// In mm/ksm.c: set_current_oom_origin();
     /// unmerge_and_remove_all_rmap_items(); clear_current_oom_origin().
@@ -33,14 +39,22 @@ extern "C" {
 }
 
 /// `ksm_run`: KSM_RUN_STOP at boot.
-static KSM_RUN: AtomicUsize = AtomicUsize::new(KSM_RUN_STOP);
+///
+/// Exported unmangled because the harness reads it by this name from the
+/// guest (kprobe fetch arg `+0(@rust_ksm_run):u64`): what the kernel sees
+/// during an offline is then the word as written by this crate.  Nothing
+/// but this module may store to it outside the host tests, which reset it
+/// between runs.
+#[allow(non_upper_case_globals)]
+#[no_mangle]
+pub static rust_ksm_run: AtomicUsize = AtomicUsize::new(KSM_RUN_STOP);
 
 /// The kernel's primitives.
 pub struct KernelPrimitives;
 
 impl KernelPrimitives {
     fn word() -> *mut c_ulong {
-        KSM_RUN.as_ptr().cast::<c_ulong>()
+        rust_ksm_run.as_ptr().cast::<c_ulong>()
     }
 }
 
@@ -54,10 +68,10 @@ impl KsmPrimitives for KernelPrimitives {
         unsafe { ksm_glue_mutex_unlock() }
     }
     fn read_run(&self) -> usize {
-        KSM_RUN.load(Ordering::Relaxed)
+        rust_ksm_run.load(Ordering::Relaxed)
     }
     fn write_run(&self, run: usize) {
-        KSM_RUN.store(run, Ordering::Relaxed)
+        rust_ksm_run.store(run, Ordering::Relaxed)
     }
     fn wait_on_offline_bit(&self) {
         // SAFETY: the word is a static, valid for the kernel's lifetime.
@@ -131,6 +145,7 @@ pub extern "C" fn rust_ksm_run_store(flags: c_uint) -> c_int {
     }
 }
 
+#[cfg(all(feature = "kernel", target_os = "none"))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let (file, line) = match info.location() {

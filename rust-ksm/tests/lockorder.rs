@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 
 use common::std_flavor::*;
 use common::{
-    find_cycle, show_cycle, LockOrder, KSM_THREAD_MUTEX, MEMORY_CHAIN_RWSEM, MEM_HOTPLUG_LOCK,
+    ffi_serial, find_cycle, show_cycle, LockOrder, KSM_THREAD_MUTEX, MEMORY_CHAIN_RWSEM,
+    MEM_HOTPLUG_LOCK,
 };
 use rust_ksm::*;
 
@@ -32,8 +33,9 @@ fn exercise<K: Protocol>(k: &K, hp: &Hotplug, cancel: bool) {
     hp.offline(k, cancel);
     ksmd_iteration(k);
     run_write(k, KSM_RUN_STOP).unwrap();
-    assert_eq!(k.prims().run_now() & KSM_RUN_OFFLINE, 0);
-    assert!(!k.prims().mutex_is_locked());
+    assert_eq!(k.run_now() & KSM_RUN_OFFLINE, 0);
+    assert!(!k.mutex_is_locked());
+    k.ghost().assert_clean();
 }
 
 fn crate_protocol(ld: &Arc<LockOrder>) -> Ksm<HostPrimitives> {
@@ -136,6 +138,31 @@ fn crate_protocol_forms_no_cycle() {
     }
 }
 
+/// The exported functions, called as mm/ksm.c calls them: the same edges as
+/// the crate's protocol, and no cycle.  (The kernel layer could differ from
+/// `Ksm` only by its own code: a lock taken in another order there, or the
+/// mutex left held across the notifier's return, shows up here.)
+#[test]
+fn kernel_layer_forms_no_cycle() {
+    for cancel in [false, true] {
+        let _serial = ffi_serial();
+        let ld = lockdep();
+        let k = Ffi::boot(KSM_RUN_MERGE, FfiGlue::new().with_lockdep(ld.clone()));
+        exercise(&k, &Hotplug::new(Some(ld.clone())), cancel);
+        knob_write(&k);
+        assert_eq!(ld.find_cycle().map(|c| show_cycle(&c)), None);
+        let e = ld.edges();
+        assert!(e.contains(&(MEMORY_CHAIN_RWSEM, KSM_THREAD_MUTEX)), "{e:?}");
+        assert!(
+            !e.iter().any(|(a, _)| *a == KSM_THREAD_MUTEX),
+            "ksm_thread_mutex held while taking another lock: {e:?}"
+        );
+        k.ghost().assert_clean();
+        assert_eq!(k.ghost().unmerges.load(Ordering::SeqCst), 1);
+        assert_eq!(k.ghost().knob_writes.load(Ordering::SeqCst), 1);
+    }
+}
+
 /// Same, with real threads: ksmd and a writer sleep in wait_while_offlining()
 /// while the hotplug thread goes through GOING_OFFLINE .. OFFLINE.
 #[test]
@@ -172,6 +199,7 @@ fn crate_protocol_forms_no_cycle_with_concurrent_users() {
         t.join().unwrap();
     }
     assert_eq!(ld.find_cycle(), None);
-    assert_eq!(k.prims().run_now() & KSM_RUN_OFFLINE, 0);
-    assert_eq!(k.prims().bit_waiters(), 0);
+    assert_eq!(k.run_now() & KSM_RUN_OFFLINE, 0);
+    assert_eq!(k.bit_waiters(), 0);
+    k.ghost().assert_clean();
 }

@@ -61,15 +61,19 @@ fn memory_actions_decode_and_encode() {
     for raw in 0..128usize {
         assert_eq!(MemoryAction::from_raw(raw).raw(), raw);
     }
-    assert_eq!(
-        MemoryAction::from_raw(MEM_GOING_OFFLINE),
-        MemoryAction::GoingOffline
-    );
-    assert_eq!(MemoryAction::from_raw(MEM_OFFLINE), MemoryAction::Offline);
-    assert_eq!(
-        MemoryAction::from_raw(MEM_CANCEL_OFFLINE),
-        MemoryAction::CancelOffline
-    );
+    // Each named action decodes to its own variant, not to Other(raw)
+    // (which would round-trip just as well, and be ignored by the notifier).
+    for (raw, action) in [
+        (MEM_ONLINE, MemoryAction::Online),
+        (MEM_GOING_OFFLINE, MemoryAction::GoingOffline),
+        (MEM_OFFLINE, MemoryAction::Offline),
+        (MEM_GOING_ONLINE, MemoryAction::GoingOnline),
+        (MEM_CANCEL_ONLINE, MemoryAction::CancelOnline),
+        (MEM_CANCEL_OFFLINE, MemoryAction::CancelOffline),
+    ] {
+        assert_eq!(MemoryAction::from_raw(raw), action);
+        assert_eq!(action.raw(), raw);
+    }
     assert_eq!(MemoryAction::from_raw(3), MemoryAction::Other(3));
 }
 
