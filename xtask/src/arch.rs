@@ -144,6 +144,7 @@ impl Machine {
         format!("{base}{mem} {extra}").trim_end().to_string()
     }
 
+    #[rustfmt::skip] // option/value pairs read best side by side
     pub fn qemu_args(&self, spec: &BootSpec) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));

@@ -66,13 +66,18 @@ fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, arg
 /// Runs `expr` with output to `log`; on failure, says what failed, the last lines and the log.
 fn run_logged(expr: duct::Expression, log: &Path, what: &str) -> Result<()> {
     // Its own process group, registered: Ctrl-C or SIGTERM to the harness kills every compiler.
-    let group = crate::procs::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked()).with_context(|| format!("starting {what}"))?;
+    let group = crate::procs::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked())
+        .with_context(|| format!("starting {what}"))?;
     let status = group.handle.wait().with_context(|| format!("waiting for {what}"))?.status;
     if crate::procs::interrupted() {
         bail!("{what} was interrupted; log: {}", log.display());
     }
     if !status.success() {
-        bail!("{what} failed ({status}). Last lines:\n{}\nfull log: {}", crate::util::tail_lines(log, 25), log.display());
+        bail!(
+            "{what} failed ({status}). Last lines:\n{}\nfull log: {}",
+            crate::util::tail_lines(log, 25),
+            log.display()
+        );
     }
     Ok(())
 }
@@ -105,15 +110,24 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     if !(stamp.exists() && config.exists()) {
         let _ = std::fs::remove_file(&stamp);
         // allnoconfig, not tinyconfig: tinyconfig turns PRINTK off.
-        run_logged(make_cmd(m, &tree, &out, req.cache, &["allnoconfig".into()]), &req.out_dir.join("kconfig-allnoconfig.log"), "make allnoconfig")?;
-        let mut merge_args: Vec<String> = vec!["-m".into(), "-O".into(), out.display().to_string(), config.display().to_string()];
+        run_logged(
+            make_cmd(m, &tree, &out, req.cache, &["allnoconfig".into()]),
+            &req.out_dir.join("kconfig-allnoconfig.log"),
+            "make allnoconfig",
+        )?;
+        let mut merge_args: Vec<String> =
+            vec!["-m".into(), "-O".into(), out.display().to_string(), config.display().to_string()];
         merge_args.extend(frags.files.iter().map(|f| f.display().to_string()));
         let merge = duct::cmd(tree.join("scripts/kconfig/merge_config.sh"), &merge_args)
             .dir(&tree)
             .env("ARCH", m.kernel_arch)
             .env("CROSS_COMPILE", m.cross_prefix);
         run_logged(merge, &req.out_dir.join("kconfig-merge.log"), "merge_config.sh")?;
-        run_logged(make_cmd(m, &tree, &out, req.cache, &["olddefconfig".into()]), &req.out_dir.join("kconfig-olddefconfig.log"), "make olddefconfig")?;
+        run_logged(
+            make_cmd(m, &tree, &out, req.cache, &["olddefconfig".into()]),
+            &req.out_dir.join("kconfig-olddefconfig.log"),
+            "make olddefconfig",
+        )?;
     }
     let final_cfg = kconfig::parse(&std::fs::read_to_string(&config).context("reading the final .config")?);
     let mismatches = kconfig::verify(&frags.requested, &final_cfg);
@@ -135,9 +149,20 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
         let _ = std::fs::remove_file(&stamp);
         let files: Vec<String> = frags.files.iter().map(|f| f.display().to_string()).collect();
         let evidence = frags.files.iter().find(|f| f.ends_with(kconfig::LOCKOUT_EVIDENCE));
-        let tracing = evidence.and_then(|f| kconfig::load(vec![f.clone()]).ok()).is_some_and(|e| mismatches.iter().any(|mm| e.requested.contains_key(&mm.symbol)));
-        let hint = if tracing { "\nthe lockout evidence needs kernel tracing; without it, run with --no-lockout-evidence (lockout-held is then SKIPPED)" } else { "" };
-        bail!("Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}{hint}", config.display(), lines.join("\n"), files.join(" "));
+        let tracing = evidence
+            .and_then(|f| kconfig::load(vec![f.clone()]).ok())
+            .is_some_and(|e| mismatches.iter().any(|mm| e.requested.contains_key(&mm.symbol)));
+        let hint = if tracing {
+            "\nthe lockout evidence needs kernel tracing; without it, run with --no-lockout-evidence (lockout-held is then SKIPPED)"
+        } else {
+            ""
+        };
+        bail!(
+            "Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}{hint}",
+            config.display(),
+            lines.join("\n"),
+            files.join(" ")
+        );
     }
     std::fs::write(&stamp, &frags.hash)?;
     std::fs::copy(&config, req.out_dir.join("config"))?;
@@ -186,12 +211,24 @@ fn rust_crate(req: &BuildRequest) -> Result<PathBuf> {
         std::fs::create_dir_all(&root)?;
         duct::cmd!("cp", "-a", &own, &copy).run().context("copying rust-ksm for its patches")?;
         for p in &patches {
-            let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p).dir(&root).stderr_to_stdout().stdout_capture().unchecked().run()?;
+            let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p)
+                .dir(&root)
+                .stderr_to_stdout()
+                .stdout_capture()
+                .unchecked()
+                .run()?;
             if !out.status.success() {
-                bail!("Rust patch {} does not apply to rust-ksm:\n{}", p.display(), String::from_utf8_lossy(&out.stdout));
+                bail!(
+                    "Rust patch {} does not apply to rust-ksm:\n{}",
+                    p.display(),
+                    String::from_utf8_lossy(&out.stdout)
+                );
             }
         }
-        std::fs::write(root.join(".applied"), patches.iter().map(|p| format!("{}\n", p.display())).collect::<String>())?;
+        std::fs::write(
+            root.join(".applied"),
+            patches.iter().map(|p| format!("{}\n", p.display())).collect::<String>(),
+        )?;
     }
     Ok(copy)
 }

@@ -67,13 +67,24 @@ pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
     let m = c.load_matrix()?;
     let mut variant = match (&a.variant, a.patches.is_empty()) {
         (Some(name), true) => m.variants.get(name).cloned().with_context(|| {
-            format!("unknown variant {name:?}; {} defines: {}", c.matrix.display(), m.variants.keys().cloned().collect::<Vec<_>>().join(", "))
+            format!(
+                "unknown variant {name:?}; {} defines: {}",
+                c.matrix.display(),
+                m.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
         })?,
-        (None, true) => bail!("give --variant NAME (one of: {}) or --patch FILE...", m.variants.keys().cloned().collect::<Vec<_>>().join(", ")),
+        (None, true) => bail!(
+            "give --variant NAME (one of: {}) or --patch FILE...",
+            m.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
         (name, false) => {
             let base = match name {
                 Some(n) => Some(m.variants.get(n).cloned().with_context(|| {
-                    format!("unknown variant {n:?} for --patch; {} defines: {}", c.matrix.display(), m.variants.keys().cloned().collect::<Vec<_>>().join(", "))
+                    format!(
+                        "unknown variant {n:?} for --patch; {} defines: {}",
+                        c.matrix.display(),
+                        m.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
                 })?),
                 None => None,
             };
@@ -109,7 +120,9 @@ pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
         arch: a.arch,
         expectation: variant.expectation(a.scenario),
         scenario: a.scenario,
-        timeout: a.timeout.unwrap_or_else(|| m.timeouts.get(&a.arch).copied().unwrap_or(a.arch.machine().default_timeout)),
+        timeout: a
+            .timeout
+            .unwrap_or_else(|| m.timeouts.get(&a.arch).copied().unwrap_or(a.arch.machine().default_timeout)),
         mib: a.mib.unwrap_or(m.workload.mib),
         variant,
     };
@@ -124,7 +137,18 @@ pub fn run(c: &Common, a: RunArgs) -> Result<i32> {
 pub fn print_cell(c: &CellResult) {
     println!("{}: {} — {}", c.id, c.verdict.outcome.name(), c.verdict.reason);
     for ch in &c.verdict.checks {
-        println!("  [{}] {:<26} {}", if ch.skipped { "--" } else if ch.ok { "ok" } else { "!!" }, ch.name, ch.detail);
+        println!(
+            "  [{}] {:<26} {}",
+            if ch.skipped {
+                "--"
+            } else if ch.ok {
+                "ok"
+            } else {
+                "!!"
+            },
+            ch.name,
+            ch.detail
+        );
     }
     for f in c.findings.findings.iter().filter(|f| f.category != crate::console::Category::Info) {
         println!("  splat: {} [{}] (console lines {}-{})", f.title, f.fingerprint, f.first_line, f.last_line);
@@ -149,7 +173,15 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
     progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
     let repro = c.repro_args(m);
     let known = crate::known::load(&crate::paths::repo_root().join("configs/known-issues.yaml"))?;
-    let ctx = runner::Context { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, make_jobs: c.make_jobs, repro_args: &repro, known: &known, lockout_evidence: c.lockout_evidence };
+    let ctx = runner::Context {
+        cache: &c.cache,
+        repo: &crate::paths::repo_root(),
+        src: &src,
+        make_jobs: c.make_jobs,
+        repro_args: &repro,
+        known: &known,
+        lockout_evidence: c.lockout_evidence,
+    };
     // Lanes: cells of one arch stay in order in one lane (they share a build tree and switch
     // variants incrementally); with --jobs > 1 up to that many arch lanes run side by side.
     let lanes: Vec<Vec<&Cell>> = if c.jobs > 1 {
@@ -237,7 +269,8 @@ pub fn select(m: &MatrixFile, a: &MatrixArgs) -> Result<Vec<Cell>> {
 
 pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let (i, n) = s.split_once('/').ok_or("use I/N, e.g. 1/2")?;
-    let (i, n): (usize, usize) = (i.parse().map_err(|_| "I must be a number")?, n.parse().map_err(|_| "N must be a number")?);
+    let (i, n): (usize, usize) =
+        (i.parse().map_err(|_| "I must be a number")?, n.parse().map_err(|_| "N must be a number")?);
     if n == 0 || i == 0 || i > n {
         return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
     }
@@ -290,7 +323,14 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     let planned: Vec<String> = select(&m, &a)?.iter().map(Cell::id).collect();
     let mut shard_dirs = Vec::new();
     for i in 1..=2 {
-        let sa = MatrixArgs { only: a.only.clone(), skip: a.skip.clone(), list: false, json: false, cell: a.cell.clone(), shard: Some((i, 2)) };
+        let sa = MatrixArgs {
+            only: a.only.clone(),
+            skip: a.skip.clone(),
+            list: false,
+            json: false,
+            cell: a.cell.clone(),
+            shard: Some((i, 2)),
+        };
         let cells = select(&m, &sa)?;
         if !cells.is_empty() {
             shard_dirs.push(run_matrix(c, &m, cells)?.1);
@@ -310,7 +350,9 @@ pub fn test_cmd(c: &Common, a: MatrixArgs) -> Result<i32> {
     for (ok, line) in &mutants {
         println!("  [{}] {line}", if *ok { "caught" } else { "MISSED" });
     }
-    eprintln!("== error paths: a hung guest, bad patches, a panicking guest, a dropped Kconfig symbol, a broken matrix");
+    eprintln!(
+        "== error paths: a hung guest, bad patches, a panicking guest, a dropped Kconfig symbol, a broken matrix"
+    );
     let errs = error_paths(c, &m, &dir.join("error-paths"))?;
     let err_fail = errs.iter().filter(|(_, ok, _)| !ok).count();
     for (name, ok, detail) in &errs {
@@ -342,9 +384,17 @@ fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bo
         format!("{} ({}), console.log kept: {console} bytes", cell.verdict.outcome.name(), cell.verdict.reason),
     ));
     // A patch that does not apply: ERROR naming the patch and hunk; the tree stays usable.
-    out.push(patched_cell(c, m, upstream, arch, dir, "does-not-apply",
+    out.push(patched_cell(
+        c,
+        m,
+        upstream,
+        arch,
+        dir,
+        "does-not-apply",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n no such\n-line in\n+ksm.c\n here\n",
-        Outcome::Error, &["0001-does-not-apply.patch", "Hunk #1 FAILED"])?);
+        Outcome::Error,
+        &["0001-does-not-apply.patch", "Hunk #1 FAILED"],
+    )?);
     // A patch that applies but does not compile: ERROR with the build's last lines and log path.
     out.push(patched_cell(c, m, upstream, arch, dir, "does-not-compile",
         "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,4 @@\n // SPDX-License-Identifier: GPL-2.0-only\n+#error ksm-hotremove-harness: this build must fail\n /*\n  * Memory merging support.\n",
@@ -360,14 +410,20 @@ fn error_paths(c: &Common, m: &MatrixFile, dir: &Path) -> Result<Vec<(String, bo
     let msg = cell.host.harness_error.clone().unwrap_or_default();
     out.push((
         "dropped Kconfig symbol".into(),
-        cell.verdict.outcome == Outcome::Error && msg.contains("CONFIG_SCLP_TTY requested y") && !cell.dir.join("build.log").exists(),
+        cell.verdict.outcome == Outcome::Error
+            && msg.contains("CONFIG_SCLP_TTY requested y")
+            && !cell.dir.join("build.log").exists(),
         msg.lines().take(2).collect::<Vec<_>>().join(" / "),
     ));
     // A broken matrix file: an error located by file, line and column.
     let yaml = dir.join("broken-matrix.yaml");
     std::fs::write(&yaml, "schema: 1\nkernel: {source: debian}\narches: [s390x, sparc]\n")?;
     let e = matrix::load(&yaml).err().map(|e| format!("{e:#}")).unwrap_or_default();
-    out.push(("broken matrix YAML".into(), e.contains("broken-matrix.yaml:3:"), e.lines().next().unwrap_or("").to_string()));
+    out.push((
+        "broken matrix YAML".into(),
+        e.contains("broken-matrix.yaml:3:"),
+        e.lines().next().unwrap_or("").to_string(),
+    ));
     Ok(out)
 }
 
@@ -381,27 +437,60 @@ fn derived(base: &Variant, name: &str, patches: Vec<PathBuf>, kconfig: Vec<PathB
 }
 
 /// One offline cell of `variant` on `arch`, run into `dir/<variant name>`.
-fn probe_cell(c: &Common, m: &MatrixFile, variant: Variant, arch: Arch, timeout: u64, dir: &Path) -> Result<CellResult> {
+fn probe_cell(
+    c: &Common,
+    m: &MatrixFile,
+    variant: Variant,
+    arch: Arch,
+    timeout: u64,
+    dir: &Path,
+) -> Result<CellResult> {
     let out = dir.join(&variant.name);
-    let cell = Cell { arch, expectation: variant.expectation(Scenario::Offline), variant, scenario: Scenario::Offline, timeout, mib: m.workload.mib };
+    let cell = Cell {
+        arch,
+        expectation: variant.expectation(Scenario::Offline),
+        variant,
+        scenario: Scenario::Offline,
+        timeout,
+        mib: m.workload.mib,
+    };
     run_cells(c, m, vec![cell], &out)?.cells.into_iter().next().context("interrupted before the cell ran")
 }
 
 /// Runs `base` plus one patch and expects `outcome` with every `needles` item in the harness
 /// error or the verdict's reason, no timeout, and the cell's logs kept.
 #[allow(clippy::too_many_arguments)]
-fn patched_cell(c: &Common, m: &MatrixFile, base: &Variant, arch: Arch, dir: &Path, name: &str, patch: &str, outcome: Outcome, needles: &[&str]) -> Result<(String, bool, String)> {
+fn patched_cell(
+    c: &Common,
+    m: &MatrixFile,
+    base: &Variant,
+    arch: Arch,
+    dir: &Path,
+    name: &str,
+    patch: &str,
+    outcome: Outcome,
+    needles: &[&str],
+) -> Result<(String, bool, String)> {
     let file = dir.join(format!("0001-{name}.patch"));
     std::fs::write(&file, patch)?;
     let cell = probe_cell(c, m, derived(base, name, vec![file], vec![]), arch, 60, dir)?;
     let msg = cell.host.harness_error.clone().unwrap_or_else(|| cell.verdict.reason.clone());
-    let ok = cell.verdict.outcome == outcome && needles.iter().all(|n| msg.contains(n)) && cell.host.timed_out.is_none() && cell.dir.join("reproduce.sh").exists();
+    let ok = cell.verdict.outcome == outcome
+        && needles.iter().all(|n| msg.contains(n))
+        && cell.host.timed_out.is_none()
+        && cell.dir.join("reproduce.sh").exists();
     Ok((format!("patch {name}"), ok, format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or(""))))
 }
 
 /// Boots every mutant kernel of the matrix into `dir` and says, per cell, whether the
 /// harness judged it as it must (never PASS).
-pub fn run_mutants(c: &Common, m: &MatrixFile, only: &[String], skip: &[String], dir: &Path) -> Result<Vec<(bool, String)>> {
+pub fn run_mutants(
+    c: &Common,
+    m: &MatrixFile,
+    only: &[String],
+    skip: &[String],
+    dir: &Path,
+) -> Result<Vec<(bool, String)>> {
     let cells = crate::mutants::plan(m, only, skip);
     if cells.is_empty() {
         bail!("no mutant selected (the matrix defines: {})", m.mutants.keys().cloned().collect::<Vec<_>>().join(", "));
@@ -430,7 +519,14 @@ pub fn mutants_cmd(c: &Common, only: &[String], skip: &[String]) -> Result<i32> 
 /// `cargo xtask repro`: the reported warning, as the kernel wrote it, then what we make of it.
 pub fn repro(c: &Common, arch: Arch) -> Result<i32> {
     let m = c.load_matrix()?;
-    let a = MatrixArgs { only: vec![format!("arch={arch}"), "variant=prefix".into(), "scenario=cancel".into()], skip: vec![], list: false, json: false, cell: vec![], shard: None };
+    let a = MatrixArgs {
+        only: vec![format!("arch={arch}"), "variant=prefix".into(), "scenario=cancel".into()],
+        skip: vec![],
+        list: false,
+        json: false,
+        cell: vec![],
+        shard: None,
+    };
     let cells = select(&m, &a)?;
     if cells.is_empty() {
         bail!("the matrix {} has no {arch} prefix/cancel cell", c.matrix.display());
@@ -472,7 +568,15 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
         vec![("warm", c.cache.clone())]
     };
     for (name, cache) in passes {
-        let cc = Common { cache: cache.clone(), results: out.clone(), kernel_src: c.kernel_src.clone(), matrix: c.matrix.clone(), make_jobs: c.make_jobs, jobs: c.jobs, lockout_evidence: c.lockout_evidence };
+        let cc = Common {
+            cache: cache.clone(),
+            results: out.clone(),
+            kernel_src: c.kernel_src.clone(),
+            matrix: c.matrix.clone(),
+            make_jobs: c.make_jobs,
+            jobs: c.jobs,
+            lockout_evidence: c.lockout_evidence,
+        };
         if cache == cold_cache {
             // Reuse the host's busybox: a download is not what the cold number is about.
             for arch in Arch::ALL {
@@ -494,15 +598,22 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
                 *stages.entry(s.clone()).or_default() += t;
             }
         }
-        println!("{name}: {} cells in {wall:.0}s, outcome {}; per stage: {}", r.cells.len(), r.outcome.name(),
-            stages.iter().map(|(k, v)| format!("{k} {v:.0}s")).collect::<Vec<_>>().join(", "));
+        println!(
+            "{name}: {} cells in {wall:.0}s, outcome {}; per stage: {}",
+            r.cells.len(),
+            r.outcome.name(),
+            stages.iter().map(|(k, v)| format!("{k} {v:.0}s")).collect::<Vec<_>>().join(", ")
+        );
         runs.push(serde_json::json!({ "pass": name, "wall_seconds": wall, "cells": r.cells.len(), "outcome": r.outcome,
             "stage_seconds": stages, "cell_seconds": r.cells.iter().map(|c| (c.id.clone(), c.seconds())).collect::<std::collections::BTreeMap<_, _>>() }));
     }
     if cold {
         let _ = std::fs::remove_dir_all(&cold_cache);
     }
-    std::fs::write(out.join("bench.json"), serde_json::to_vec_pretty(&serde_json::json!({ "schema": 1, "runs": runs }))?)?;
+    std::fs::write(
+        out.join("bench.json"),
+        serde_json::to_vec_pretty(&serde_json::json!({ "schema": 1, "runs": runs }))?,
+    )?;
     println!("bench: {}", out.join("bench.json").display());
     Ok(0)
 }
@@ -510,17 +621,39 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
 /// `cargo xtask build`: only the kernel of (arch, variant), for a developer's own boots.
 pub fn build_cmd(c: &Common, arch: Arch, variant: &str) -> Result<i32> {
     let m = c.load_matrix()?;
-    let v = m.variants.get(variant).with_context(|| format!("unknown variant {variant:?}; {} defines: {}", c.matrix.display(), m.variants.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+    let v = m.variants.get(variant).with_context(|| {
+        format!(
+            "unknown variant {variant:?}; {} defines: {}",
+            c.matrix.display(),
+            m.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
     let src = crate::source::resolve(&c.cache, c.kernel_src(&m).as_deref())?;
     let out = c.results.join(format!("{}-build-{arch}-{variant}", crate::util::now_stamp()));
     let progress = Progress::new();
     let mut p = progress.cell(&format!("{arch}-{variant}"));
     let b = crate::build::build(
-        &crate::build::BuildRequest { cache: &c.cache, repo: &crate::paths::repo_root(), src: &src, arch, variant: v, out_dir: &out, jobs: c.make_jobs, lockout_evidence: c.lockout_evidence },
+        &crate::build::BuildRequest {
+            cache: &c.cache,
+            repo: &crate::paths::repo_root(),
+            src: &src,
+            arch,
+            variant: v,
+            out_dir: &out,
+            jobs: c.make_jobs,
+            lockout_evidence: c.lockout_evidence,
+        },
         &mut |s| p.stage(s),
     )?;
     p.finish("built");
-    println!("kernel: {}\nbuild tree: {}\nlogs and .config: {}\n({:.0}s, {})", b.image.display(), b.build_dir.display(), out.display(), b.seconds, if b.relinked { "relinked" } else { "nothing to rebuild" });
+    println!(
+        "kernel: {}\nbuild tree: {}\nlogs and .config: {}\n({:.0}s, {})",
+        b.image.display(),
+        b.build_dir.display(),
+        out.display(),
+        b.seconds,
+        if b.relinked { "relinked" } else { "nothing to rebuild" }
+    );
     Ok(0)
 }
 

@@ -47,7 +47,11 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("patch", Probe::Cmd("patch"), "patch"),
     req("rsync (for --kernel-src trees)", Probe::Cmd("rsync"), "rsync"),
     req("dpkg-deb (busybox extraction)", Probe::Cmd("dpkg-deb"), "dpkg"),
-    req("rustc with library source (variant rust)", Probe::Check(|| crate::rustcore::probe().is_ok()), "rustc-web rust-web-src"),
+    req(
+        "rustc with library source (variant rust)",
+        Probe::Check(|| crate::rustcore::probe().is_ok()),
+        "rustc-web rust-web-src",
+    ),
 ];
 
 pub fn which(cmd: &str) -> Option<std::path::PathBuf> {
@@ -121,7 +125,8 @@ pub fn doctor(cache: &Path) -> bool {
 /// `setup`: apt-installs what is missing and fetches static busybox per guest arch.
 /// Idempotent: when everything is there it runs no apt command at all.
 pub fn setup(cache: &Path) -> Result<()> {
-    let mut missing: Vec<&str> = REQUIREMENTS.iter().filter(|r| !r.found()).flat_map(|r| r.package.split(' ')).collect();
+    let mut missing: Vec<&str> =
+        REQUIREMENTS.iter().filter(|r| !r.found()).flat_map(|r| r.package.split(' ')).collect();
     missing.sort();
     missing.dedup();
     let busybox_missing: Vec<Arch> = Arch::ALL.into_iter().filter(|a| !busybox_path(cache, *a).exists()).collect();
@@ -132,13 +137,19 @@ pub fn setup(cache: &Path) -> Result<()> {
         for a in &busybox_missing {
             let da = a.machine().debian_arch;
             let have = duct::cmd!("dpkg", "--print-foreign-architectures").read().unwrap_or_default();
-            if !have.lines().any(|l| l.trim() == da) && duct::cmd!("dpkg", "--print-architecture").read().unwrap_or_default().trim() != da {
+            if !have.lines().any(|l| l.trim() == da)
+                && duct::cmd!("dpkg", "--print-architecture").read().unwrap_or_default().trim() != da
+            {
                 println!("setup: dpkg --add-architecture {da}");
-                duct::cmd!("dpkg", "--add-architecture", da).run().context("dpkg --add-architecture (are you root?)")?;
+                duct::cmd!("dpkg", "--add-architecture", da)
+                    .run()
+                    .context("dpkg --add-architecture (are you root?)")?;
             }
         }
         println!("setup: apt-get update");
-        duct::cmd!("apt-get", "update", "-q").run().context("apt-get update failed (are you root? is the network up?)")?;
+        duct::cmd!("apt-get", "update", "-q")
+            .run()
+            .context("apt-get update failed (are you root? is the network up?)")?;
         if !missing.is_empty() {
             println!("setup: apt-get install {}", missing.join(" "));
             let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
@@ -168,10 +179,9 @@ fn fetch_busybox(cache: &Path, arch: Arch) -> Result<()> {
     let dl = dir.join("download").join(da);
     std::fs::create_dir_all(&dl)?;
     println!("setup: apt-get download busybox-static:{da}");
-    duct::cmd!("apt-get", "download", format!("busybox-static:{da}"))
-        .dir(&dl)
-        .run()
-        .with_context(|| format!("apt-get download busybox-static:{da} failed (dpkg --add-architecture {da}; apt-get update)"))?;
+    duct::cmd!("apt-get", "download", format!("busybox-static:{da}")).dir(&dl).run().with_context(|| {
+        format!("apt-get download busybox-static:{da} failed (dpkg --add-architecture {da}; apt-get update)")
+    })?;
     let deb = std::fs::read_dir(&dl)?
         .flatten()
         .map(|e| e.path())

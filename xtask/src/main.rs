@@ -9,7 +9,11 @@ use xtask::commands::{self, Common};
 use xtask::matrix::{Expect, Scenario};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Reproduce the KSM memory hot-remove lockdep warning on s390x and arm64 in QEMU", version)]
+#[command(
+    name = "cargo xtask",
+    about = "Reproduce the KSM memory hot-remove lockdep warning on s390x and arm64 in QEMU",
+    version
+)]
 struct Cli {
     /// Cache for kernel sources, build trees, ccache, busybox, Rust sysroots [env: KSM_HARNESS_CACHE]
     #[arg(long, global = true)]
@@ -190,25 +194,33 @@ fn main() -> ExitCode {
                 timeout,
             },
         ),
-        Cmd::Matrix { only, skip, list, format, cell, shard } => {
-            commands::matrix_cmd(&common, commands::MatrixArgs { only, skip, list, json: format == "json", cell, shard })
-        }
-        Cmd::Test { only, skip } => {
-            commands::test_cmd(&common, commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None })
-        }
+        Cmd::Matrix { only, skip, list, format, cell, shard } => commands::matrix_cmd(
+            &common,
+            commands::MatrixArgs { only, skip, list, json: format == "json", cell, shard },
+        ),
+        Cmd::Test { only, skip } => commands::test_cmd(
+            &common,
+            commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None },
+        ),
         Cmd::Mutants { only, skip } => commands::mutants_cmd(&common, &only, &skip),
         Cmd::Build { arch, variant } => commands::build_cmd(&common, arch, &variant),
         Cmd::Repro { arch } => commands::repro(&common, arch),
-        Cmd::Bench { cold, only, skip } => {
-            commands::bench(&common, commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None }, cold)
-        }
+        Cmd::Bench { cold, only, skip } => commands::bench(
+            &common,
+            commands::MatrixArgs { only, skip, list: false, json: false, cell: vec![], shard: None },
+            cold,
+        ),
         Cmd::Analyze { json, files } => xtask::console::run_analyze(json, &files),
         Cmd::Report { cmd: ReportCmd::Merge { out, dirs } } => {
             let out = out.unwrap_or_else(|| common.results.join(format!("{}-merged", xtask::util::now_stamp())));
             xtask::report::merge(&out, &dirs).map(|r| {
                 println!("{}", xtask::report::table(&r));
                 println!("outcome: {}   merged report: {}", r.outcome.name(), out.display());
-                if r.outcome == xtask::verdict::Outcome::Pass { 0 } else { 1 }
+                if r.outcome == xtask::verdict::Outcome::Pass {
+                    0
+                } else {
+                    1
+                }
             })
         }
     };

@@ -255,7 +255,9 @@ pub fn matches(cell: &Cell, term: &str) -> bool {
         Some(("variant", v)) => cell.variant.name == v,
         Some(("scenario", v)) => cell.scenario.name() == v,
         Some(_) => false,
-        None => term == cell.arch.name() || term == cell.variant.name || term == cell.scenario.name() || term == cell.id(),
+        None => {
+            term == cell.arch.name() || term == cell.variant.name || term == cell.scenario.name() || term == cell.id()
+        }
     }
 }
 
@@ -333,23 +335,37 @@ mod tests {
     #[test]
     fn a_splat_variant_must_name_its_locks_for_every_scenario_it_runs() {
         let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline, cancel]\nworkload: {mib: 32}\nvariants:\n";
-        let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a]}}\n"), "m").unwrap_err().to_string();
+        let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a]}}\n"), "m")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("variant pre") && e.contains("scenario cancel"), "{e}");
-        let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: []}}\n"), "m").unwrap_err().to_string();
+        let e =
+            parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: []}}\n"), "m")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("scenario cancel"), "{e}");
-        assert!(parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: [b]}}\n"), "m").is_ok());
+        assert!(parse(
+            &format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: [b]}}\n"),
+            "m"
+        )
+        .is_ok());
     }
 
     #[test]
     fn mutants_must_break_a_known_variant_and_never_expect_pass() {
         let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up: {expect: clean}\nmutants:\n";
-        let e = parse(&format!("{head}  m1: {{base: nope, patches: [x.patch], outcome: FAIL, check: c}}\n"), "m").unwrap_err().to_string();
+        let e = parse(&format!("{head}  m1: {{base: nope, patches: [x.patch], outcome: FAIL, check: c}}\n"), "m")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("base variant \"nope\""), "{e}");
         let e = parse(&format!("{head}  m1: {{base: up, outcome: FAIL, check: c}}\n"), "m").unwrap_err().to_string();
         assert!(e.contains("no patches"), "{e}");
-        let e = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: PASS, check: c}}\n"), "m").unwrap_err().to_string();
+        let e = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: PASS, check: c}}\n"), "m")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expects PASS"), "{e}");
-        let m = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: INCONCLUSIVE, check: c}}\n"), "m").unwrap();
+        let m = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: INCONCLUSIVE, check: c}}\n"), "m")
+            .unwrap();
         assert_eq!(m.mutants["m1"].variant(&m).name, "mutant-m1");
     }
 

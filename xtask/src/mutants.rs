@@ -21,7 +21,11 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
                 timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
                 mib: m.workload.mib,
             };
-            let hit = |terms: &[String]| terms.iter().any(|t| t.split(',').any(|t| t.trim() == mu.name || crate::matrix::matches(&cell, t.trim())));
+            let hit = |terms: &[String]| {
+                terms
+                    .iter()
+                    .any(|t| t.split(',').any(|t| t.trim() == mu.name || crate::matrix::matches(&cell, t.trim())))
+            };
             if (only.is_empty() || only.iter().all(|o| hit(std::slice::from_ref(o)))) && !hit(skip) {
                 cells.push(cell);
             }

@@ -54,12 +54,21 @@ mod tests {
     #[test]
     fn cache_dir_precedence_is_flag_env_xdg_home() {
         let f = Some(Path::new("/flag"));
-        assert_eq!(resolve_cache(f, Some("/env".into()), Some("/xdg".into()), Some("/h".into())), PathBuf::from("/flag"));
-        assert_eq!(resolve_cache(None, Some("/env".into()), Some("/xdg".into()), Some("/h".into())), PathBuf::from("/env"));
+        assert_eq!(
+            resolve_cache(f, Some("/env".into()), Some("/xdg".into()), Some("/h".into())),
+            PathBuf::from("/flag")
+        );
+        assert_eq!(
+            resolve_cache(None, Some("/env".into()), Some("/xdg".into()), Some("/h".into())),
+            PathBuf::from("/env")
+        );
         assert_eq!(
             resolve_cache(None, None, Some("/xdg".into()), Some("/h".into())),
             PathBuf::from("/xdg/ksm-hotremove-harness")
         );
-        assert_eq!(resolve_cache(None, Some("".into()), None, Some("/h".into())), PathBuf::from("/h/.cache/ksm-hotremove-harness"));
+        assert_eq!(
+            resolve_cache(None, Some("".into()), None, Some("/h".into())),
+            PathBuf::from("/h/.cache/ksm-hotremove-harness")
+        );
     }
 }

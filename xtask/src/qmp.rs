@@ -37,7 +37,10 @@ impl Qmp {
             t0,
         };
         let caps = q.inner.handshake().map_err(|e| anyhow::anyhow!("QMP handshake failed: {e}"))?;
-        q.note(&format!("<- greeting: QEMU {}.{}.{}", caps.version.qemu.major, caps.version.qemu.minor, caps.version.qemu.micro));
+        q.note(&format!(
+            "<- greeting: QEMU {}.{}.{}",
+            caps.version.qemu.major, caps.version.qemu.minor, caps.version.qemu.micro
+        ));
         Ok(q)
     }
 

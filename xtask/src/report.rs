@@ -41,7 +41,12 @@ fn tool_version(cmd: &str, arg: &str) -> String {
 }
 
 /// Written before anything runs, so even a killed run says what it was.
-pub fn write_metadata(dir: &Path, repo: &Path, src: &crate::source::KernelSource, extra: serde_json::Value) -> Result<()> {
+pub fn write_metadata(
+    dir: &Path,
+    repo: &Path,
+    src: &crate::source::KernelSource,
+    extra: serde_json::Value,
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let git = |args: &[&str]| duct::cmd("git", args).dir(repo).stderr_null().read().unwrap_or_default();
     let tools: BTreeMap<&str, String> = [
@@ -51,7 +56,12 @@ pub fn write_metadata(dir: &Path, repo: &Path, src: &crate::source::KernelSource
         ("aarch64-linux-gnu-gcc", tool_version("aarch64-linux-gnu-gcc", "--version")),
         ("make", tool_version("make", "--version")),
         ("ccache", tool_version("ccache", "--version")),
-        ("rustc (kernel side)", crate::rustcore::probe().map(|t| format!("{} ({})", t.version, t.source)).unwrap_or_else(|e| format!("{e}"))),
+        (
+            "rustc (kernel side)",
+            crate::rustcore::probe()
+                .map(|t| format!("{} ({})", t.version, t.source))
+                .unwrap_or_else(|e| format!("{e}")),
+        ),
     ]
     .into_iter()
     .collect();
@@ -95,7 +105,12 @@ fn junit(results: &Results) -> Result<String> {
         let mut tc = TestCase::new(c.scenario.clone(), status);
         tc.set_classname(format!("{}.{}", c.arch, c.variant));
         tc.set_time(std::time::Duration::from_secs_f64(c.seconds()));
-        tc.set_system_out(format!("verdict: {} ({})\nfolder: {}\n", c.verdict.outcome.name(), c.verdict.reason, c.dir.display()));
+        tc.set_system_out(format!(
+            "verdict: {} ({})\nfolder: {}\n",
+            c.verdict.outcome.name(),
+            c.verdict.reason,
+            c.dir.display()
+        ));
         suites.entry(c.arch.clone()).or_insert_with(|| TestSuite::new(c.arch.clone())).add_test_case(tc);
     }
     for (_, s) in suites {
@@ -165,17 +180,24 @@ fn lockout_table(results: &Results) -> String {
             s.push_str(&format!("| {} | {word} | - | - | - | - | - | - |\n", c.id));
             continue;
         };
-        let longest = e.windows.iter().max_by(|a, b| a.length_ms.unwrap_or(f64::MAX).total_cmp(&b.length_ms.unwrap_or(f64::MAX)));
+        let longest =
+            e.windows.iter().max_by(|a, b| a.length_ms.unwrap_or(f64::MAX).total_cmp(&b.length_ms.unwrap_or(f64::MAX)));
         let held = e
             .writes_in_windows()
-            .map(|(w, _)| w.returned.map(|r| format!("{:.0} ms", (r - w.entered) * 1000.0)).unwrap_or_else(|| "never returned".into()))
+            .map(|(w, _)| {
+                w.returned
+                    .map(|r| format!("{:.0} ms", (r - w.entered) * 1000.0))
+                    .unwrap_or_else(|| "never returned".into())
+            })
             .collect::<Vec<_>>()
             .join(", ");
         s.push_str(&format!(
             "| {} | {word} | {} | {} | {} | {} | {} | {} |\n",
             c.id,
             e.windows.len(),
-            longest.map(|w| w.length_ms.map(|l| format!("{l:.0} ms")).unwrap_or_else(|| "never closed".into())).unwrap_or_else(|| "-".into()),
+            longest
+                .map(|w| w.length_ms.map(|l| format!("{l:.0} ms")).unwrap_or_else(|| "never closed".into()))
+                .unwrap_or_else(|| "-".into()),
             e.windows.iter().map(|w| w.scans_inside.to_string()).collect::<Vec<_>>().join("/"),
             e.windows.iter().map(|w| w.scans_before.to_string()).collect::<Vec<_>>().join("/"),
             e.windows.iter().map(|w| w.run_after_going_offline.to_string()).collect::<Vec<_>>().join("/"),
@@ -195,7 +217,10 @@ fn summary_md(results: &Results) -> String {
     } else {
         format!("**{}**", results.outcome.name())
     };
-    let mut s = format!("# ksm-hotremove-harness results\n\noutcome: {status}; started {}, updated {}\n\n", results.started, results.finished);
+    let mut s = format!(
+        "# ksm-hotremove-harness results\n\noutcome: {status}; started {}, updated {}\n\n",
+        results.started, results.finished
+    );
     s.push_str(&table(results));
     s.push_str(&lockout_table(results));
     // Each distinct report once, with the cells it appeared in.
@@ -236,8 +261,9 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     let mut not_run = Vec::new();
     for d in dirs {
         let p = d.join("results.json");
-        let r: Results = serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)
-            .with_context(|| format!("{} is not a results.json of schema {SCHEMA}", p.display()))?;
+        let r: Results =
+            serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("{} is not a results.json of schema {SCHEMA}", p.display()))?;
         if started.is_empty() || r.started < started {
             started = r.started.clone();
         }
@@ -260,7 +286,16 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     }
     // Input order: shards are contiguous slices of the plan, so shard 1..n gives plan order.
     not_run.retain(|id| !cells.iter().any(|c| &c.id == id));
-    let r = Results { schema: SCHEMA, started, finished, interrupted, in_progress: false, outcome: crate::runner::outcome_of(&cells), not_run, cells };
+    let r = Results {
+        schema: SCHEMA,
+        started,
+        finished,
+        interrupted,
+        in_progress: false,
+        outcome: crate::runner::outcome_of(&cells),
+        not_run,
+        cells,
+    };
     write(out, &r)?;
     Ok(r)
 }
@@ -295,7 +330,11 @@ mod tests {
             variant: parts[1].into(),
             scenario: parts[2].into(),
             expectation: crate::matrix::Expectation::Clean,
-            verdict: Verdict { outcome, reason: "r".into(), checks: vec![Check { name: "x".into(), ok: true, detail: String::new(), skipped: false }] },
+            verdict: Verdict {
+                outcome,
+                reason: "r".into(),
+                checks: vec![Check { name: "x".into(), ok: true, detail: String::new(), skipped: false }],
+            },
             findings: crate::console::analyze_bytes(console.as_bytes()),
             guest: crate::console::markers::summarize(&crate::console::markers::parse(console)),
             lockout: None,
@@ -309,8 +348,14 @@ mod tests {
     #[test]
     fn junit_has_a_testcase_per_cell_and_the_splat_as_failure_text() {
         let dir = std::env::temp_dir().join(format!("ksmh-report-{}", std::process::id()));
-        let splat = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs/s390x-prefix-cancel.console.log")).unwrap();
-        let clean = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs/arm64-upstream-offline.console.log")).unwrap();
+        let splat = std::fs::read_to_string(
+            crate::paths::repo_root().join("xtask/tests/fixtures/runs/s390x-prefix-cancel.console.log"),
+        )
+        .unwrap();
+        let clean = std::fs::read_to_string(
+            crate::paths::repo_root().join("xtask/tests/fixtures/runs/arm64-upstream-offline.console.log"),
+        )
+        .unwrap();
         let r = Results {
             schema: SCHEMA,
             started: "a".into(),
@@ -319,7 +364,10 @@ mod tests {
             in_progress: false,
             outcome: Outcome::Fail,
             not_run: vec![],
-            cells: vec![cell(&dir, "s390x-upstream-cancel", Outcome::Fail, &splat), cell(&dir, "arm64-upstream-offline", Outcome::Pass, &clean)],
+            cells: vec![
+                cell(&dir, "s390x-upstream-cancel", Outcome::Fail, &splat),
+                cell(&dir, "arm64-upstream-offline", Outcome::Pass, &clean),
+            ],
         };
         write(&dir, &r).unwrap();
         let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
@@ -331,13 +379,23 @@ mod tests {
         match &failed.status {
             TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, description, .. } => {
                 let d = description.as_ref().unwrap().to_string();
-                assert!(d.contains("WARNING: possible circular locking dependency detected") && d.contains("(memory_chain).rwsem"), "{d}");
+                assert!(
+                    d.contains("WARNING: possible circular locking dependency detected")
+                        && d.contains("(memory_chain).rwsem"),
+                    "{d}"
+                );
             }
             s => panic!("{s:?}"),
         }
-        assert!(cases.iter().any(|c| c.classname.as_deref() == Some("arm64.upstream") && matches!(c.status, TestCaseStatus::Success { .. })));
+        assert!(cases
+            .iter()
+            .any(|c| c.classname.as_deref() == Some("arm64.upstream")
+                && matches!(c.status, TestCaseStatus::Success { .. })));
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-        assert!(md.contains("ksm_thread_mutex/1 -> (memory_chain).rwsem") && md.contains("| arm64-upstream-offline | PASS |"));
+        assert!(
+            md.contains("ksm_thread_mutex/1 -> (memory_chain).rwsem")
+                && md.contains("| arm64-upstream-offline | PASS |")
+        );
         let back: Results = serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
         assert_eq!(back.cells.len(), 2);
         std::fs::remove_dir_all(dir).unwrap();

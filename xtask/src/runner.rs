@@ -61,7 +61,8 @@ impl CellResult {
 pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&str)) -> CellResult {
     let _ = std::fs::create_dir_all(dir);
     write_reproduce(ctx, cell, dir);
-    let mut host = HostFacts { dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug, ..Default::default() };
+    let mut host =
+        HostFacts { dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug, ..Default::default() };
     let mut clock = StageClock { stages: Vec::new(), t: Instant::now(), current: "build".into() };
     stage("build");
     let mut kernel_rebuilt = None;
@@ -153,11 +154,17 @@ impl StageClock {
 
 fn write_reproduce(ctx: &Context, cell: &Cell, dir: &Path) {
     let mut words = vec![
-        "cargo".to_string(), "xtask".into(), "run".into(),
-        "--arch".into(), cell.arch.name().into(),
-        "--variant".into(), cell.variant.name.clone(),
-        "--scenario".into(), cell.scenario.name().into(),
-        "--mib".into(), cell.mib.to_string(),
+        "cargo".to_string(),
+        "xtask".into(),
+        "run".into(),
+        "--arch".into(),
+        cell.arch.name().into(),
+        "--variant".into(),
+        cell.variant.name.clone(),
+        "--scenario".into(),
+        cell.scenario.name().into(),
+        "--mib".into(),
+        cell.mib.to_string(),
     ];
     words.extend(ctx.repro_args.iter().cloned());
     let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
@@ -182,7 +189,15 @@ fn shell_quote(s: &str) -> String {
 
 /// Boots the kernel and plays the scenario's host side until QEMU exits, the cell times out,
 /// or the guest goes quiet. Console to console.log, QEMU's own output to qemu.log.
-fn boot(cell: &Cell, evidence: bool, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFacts, stage: &mut dyn FnMut(&str)) -> Result<()> {
+fn boot(
+    cell: &Cell,
+    evidence: bool,
+    kernel: &Path,
+    initrd: &Path,
+    dir: &Path,
+    host: &mut HostFacts,
+    stage: &mut dyn FnMut(&str),
+) -> Result<()> {
     let m = cell.arch.machine();
     crate::host::require_cmd(m.qemu)?;
     let console_log = dir.join("console.log");
@@ -191,12 +206,14 @@ fn boot(cell: &Cell, evidence: bool, kernel: &Path, initrd: &Path, dir: &Path, h
     // Unix socket paths are limited to 108 bytes: keep the socket short and outside the results.
     let sock = std::env::temp_dir().join(format!("ksmh-{}-{}.qmp", std::process::id(), cell.id()));
     let _ = std::fs::remove_file(&sock);
-    let mut extra = format!("ksmh.scenario={} ksmh.mib={} ksmh.memory={}", cell.scenario.name(), cell.mib, m.memory.guest_param());
+    let mut extra =
+        format!("ksmh.scenario={} ksmh.mib={} ksmh.memory={}", cell.scenario.name(), cell.mib, m.memory.guest_param());
     extra.push_str(&format!(" ksmh.evidence={} ksmh.run_word={}", u8::from(evidence), cell.variant.run_word));
     if !cell.variant.must_call.is_empty() {
         extra.push_str(&format!(" ksmh.must_call={}", cell.variant.must_call.join(",")));
     }
-    let args = m.qemu_args(&BootSpec { kernel, initrd, console_log: &console_log, qmp_socket: &sock, cmdline_extra: &extra });
+    let args =
+        m.qemu_args(&BootSpec { kernel, initrd, console_log: &console_log, qmp_socket: &sock, cmdline_extra: &extra });
     std::fs::write(dir.join("qemu-cmdline.txt"), format!("{} {}\n", m.qemu, args.join(" ")))?;
     let qemu_log = dir.join("qemu.log");
     let vm = crate::procs::Group::start(
@@ -208,7 +225,11 @@ fn boot(cell: &Cell, evidence: bool, kernel: &Path, initrd: &Path, dir: &Path, h
         Ok(q) => q,
         Err(e) => {
             std::thread::sleep(Duration::from_millis(300));
-            anyhow::bail!("QEMU did not start: {e:#}\n{}\n(see {})", crate::util::tail_lines(&qemu_log, 10), qemu_log.display());
+            anyhow::bail!(
+                "QEMU did not start: {e:#}\n{}\n(see {})",
+                crate::util::tail_lines(&qemu_log, 10),
+                qemu_log.display()
+            );
         }
     };
     let t0 = Instant::now();
@@ -258,7 +279,8 @@ fn boot(cell: &Cell, evidence: bool, kernel: &Path, initrd: &Path, dir: &Path, h
             break Ok(());
         }
         if last_output.elapsed() > INACTIVITY {
-            host.timed_out = Some(format!("no console output for {} s: the guest stopped making progress", INACTIVITY.as_secs()));
+            host.timed_out =
+                Some(format!("no console output for {} s: the guest stopped making progress", INACTIVITY.as_secs()));
             break Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));

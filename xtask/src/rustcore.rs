@@ -70,31 +70,17 @@ pub struct RustSysroot {
 /// Which toolchain [`ensure_sysroot`] would use, without building anything
 /// (for `doctor` and the report).
 pub fn probe() -> Result<Toolchain> {
-    let env = std::env::var_os(RUSTC_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    probe_with(
-        env.as_deref(),
-        Path::new(DEBIAN_RUSTC),
-        path_rustc().as_deref(),
-    )
+    let env = std::env::var_os(RUSTC_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    probe_with(env.as_deref(), Path::new(DEBIAN_RUSTC), path_rustc().as_deref())
 }
 
 /// [`probe`] with its inputs explicit: an override, Debian's rustc path, and
 /// the rustc found in PATH (rustup's proxy, usually).
-fn probe_with(
-    env_rustc: Option<&Path>,
-    debian_rustc: &Path,
-    path_rustc: Option<&Path>,
-) -> Result<Toolchain> {
+fn probe_with(env_rustc: Option<&Path>, debian_rustc: &Path, path_rustc: Option<&Path>) -> Result<Toolchain> {
     if let Some(rustc) = env_rustc {
-        let (version, verbose) =
-            rustc_version(rustc).with_context(|| format!("{RUSTC_ENV}={}", rustc.display()))?;
+        let (version, verbose) = rustc_version(rustc).with_context(|| format!("{RUSTC_ENV}={}", rustc.display()))?;
         let sysroot = rustc_sysroot(rustc)?;
-        let candidates = [
-            (rustup_library(&sysroot), SOURCE_RUSTUP),
-            (debian_library(&version), SOURCE_DEBIAN),
-        ];
+        let candidates = [(rustup_library(&sysroot), SOURCE_RUSTUP), (debian_library(&version), SOURCE_DEBIAN)];
         for (library, source) in candidates {
             if has_core(&library) {
                 return Ok(Toolchain {
@@ -150,11 +136,7 @@ fn probe_with(
             Ok(sysroot) => {
                 let library = rustup_library(&sysroot);
                 let real = sysroot.join("bin/rustc");
-                let rustc = if real.exists() {
-                    real
-                } else {
-                    proxy.to_path_buf()
-                };
+                let rustc = if real.exists() { real } else { proxy.to_path_buf() };
                 if has_core(&library) {
                     let (version, verbose) = rustc_version(&rustc)?;
                     return Ok(Toolchain {
@@ -172,11 +154,7 @@ fn probe_with(
         },
         None => looked.push("no rustc in PATH".into()),
     }
-    bail!(
-        "no Rust toolchain with its library source for the kernel object ({}): {}",
-        looked.join("; "),
-        install_hint()
-    )
+    bail!("no Rust toolchain with its library source for the kernel object ({}): {}", looked.join("; "), install_hint())
 }
 
 fn install_hint() -> String {
@@ -201,11 +179,7 @@ fn has_core(library: &Path) -> bool {
 /// `rustc` in PATH, else `$CARGO_HOME/bin/rustc` / `~/.cargo/bin/rustc`.
 fn path_rustc() -> Option<PathBuf> {
     let in_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("rustc"))
-                .find(|c| c.is_file())
-        })
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("rustc")).find(|c| c.is_file()))
         .unwrap_or(None);
     in_path.or_else(|| {
         let home = std::env::var_os("CARGO_HOME")
@@ -217,13 +191,7 @@ fn path_rustc() -> Option<PathBuf> {
 
 fn rustc_cmd(rustc: &Path) -> Command {
     let mut c = Command::new(rustc);
-    for v in [
-        "MAKEFLAGS",
-        "MFLAGS",
-        "CARGO_MAKEFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTFLAGS",
-    ] {
+    for v in ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"] {
         c.env_remove(v);
     }
     c
@@ -232,11 +200,7 @@ fn rustc_cmd(rustc: &Path) -> Command {
 fn output_of(mut cmd: Command, what: &str) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            tail(&String::from_utf8_lossy(&out.stderr), 30)
-        );
+        bail!("{what} failed ({}): {}", out.status, tail(&String::from_utf8_lossy(&out.stderr), 30));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -251,24 +215,18 @@ fn rustc_version(rustc: &Path) -> Result<(String, String)> {
     let mut c = rustc_cmd(rustc);
     c.arg("-vV");
     let out = output_of(c, &format!("{} -vV", rustc.display()))?;
-    let release = parse_release(&out)
-        .with_context(|| format!("no `release:` line in `{} -vV`", rustc.display()))?;
+    let release = parse_release(&out).with_context(|| format!("no `release:` line in `{} -vV`", rustc.display()))?;
     Ok((release, out.trim().to_string()))
 }
 
 fn parse_release(vv: &str) -> Option<String> {
-    vv.lines()
-        .find_map(|l| l.strip_prefix("release:"))
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty())
+    vv.lines().find_map(|l| l.strip_prefix("release:")).map(|r| r.trim().to_string()).filter(|r| !r.is_empty())
 }
 
 fn rustc_sysroot(rustc: &Path) -> Result<PathBuf> {
     let mut c = rustc_cmd(rustc);
     c.args(["--print", "sysroot"]);
-    Ok(PathBuf::from(
-        output_of(c, &format!("{} --print sysroot", rustc.display()))?.trim(),
-    ))
+    Ok(PathBuf::from(output_of(c, &format!("{} --print sysroot", rustc.display()))?.trim()))
 }
 
 /// The Rust target of a kernel `ARCH`/`SRCARCH` or harness arch name.
@@ -313,7 +271,9 @@ pub fn codegen_flags(target: &str) -> Result<Vec<&'static str>> {
             "-C",
             "force-frame-pointers=yes",
         ][..],
-        other => bail!("rust-ksm is built for s390x-unknown-none-softfloat and aarch64-unknown-none-softfloat, not {other}"),
+        other => {
+            bail!("rust-ksm is built for s390x-unknown-none-softfloat and aarch64-unknown-none-softfloat, not {other}")
+        }
     });
     Ok(f)
 }
@@ -324,11 +284,7 @@ fn core_edition(library: &Path) -> String {
         .ok()
         .and_then(|t| {
             t.lines().find_map(|l| {
-                let v = l
-                    .trim()
-                    .strip_prefix("edition")?
-                    .trim_start()
-                    .strip_prefix('=')?;
+                let v = l.trim().strip_prefix("edition")?.trim_start().strip_prefix('=')?;
                 Some(v.trim().trim_matches('"').to_string())
             })
         })
@@ -373,10 +329,8 @@ pub fn ensure_sysroot_with(tc: &Toolchain, cache_dir: &Path, target: &str) -> Re
     }
 
     let target_dir = sysroot.join("lib/rustlib").join(target);
-    fs::create_dir_all(&target_dir)
-        .with_context(|| format!("creating {}", target_dir.display()))?;
-    let lock =
-        fs::File::create(target_dir.join(".lock")).context("creating the sysroot lock file")?;
+    fs::create_dir_all(&target_dir).with_context(|| format!("creating {}", target_dir.display()))?;
+    let lock = fs::File::create(target_dir.join(".lock")).context("creating the sysroot lock file")?;
     lock.lock().context("locking the sysroot")?;
     if built(&stamp_path) {
         return Ok(result); // another process built it while we waited
@@ -384,11 +338,7 @@ pub fn ensure_sysroot_with(tc: &Toolchain, cache_dir: &Path, target: &str) -> Re
 
     // Build into a private sysroot, then move the two rlibs in and write
     // the stamp last: a reader sees the old set or the new one.
-    let tmp = cache_dir.join("rust-sysroot").join(format!(
-        ".tmp-{}-{target}-{}",
-        tc.version,
-        std::process::id()
-    ));
+    let tmp = cache_dir.join("rust-sysroot").join(format!(".tmp-{}-{target}-{}", tc.version, std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     let tmp_lib = tmp.join("lib/rustlib").join(target).join("lib");
     fs::create_dir_all(&tmp_lib)?;
@@ -410,13 +360,7 @@ pub fn ensure_sysroot_with(tc: &Toolchain, cache_dir: &Path, target: &str) -> Re
     Ok(result)
 }
 
-fn build_into(
-    tc: &Toolchain,
-    target: &str,
-    flags: &[&str],
-    tmp_sysroot: &Path,
-    tmp_lib: &Path,
-) -> Result<()> {
+fn build_into(tc: &Toolchain, target: &str, flags: &[&str], tmp_sysroot: &Path, tmp_lib: &Path) -> Result<()> {
     let mut core = rustc_cmd(&tc.rustc);
     core.env("RUSTC_BOOTSTRAP", "1")
         .args(["--crate-name", "core", "--crate-type", "rlib", "--edition"])
@@ -426,35 +370,20 @@ fn build_into(
         .args(["-C", "embed-bitcode=yes", "--cap-lints", "allow", "-o"])
         .arg(tmp_lib.join("libcore.rlib"))
         .arg(tc.library.join("core/src/lib.rs"));
-    output_of(
-        core,
-        &format!("building core for {target} with {}", tc.rustc.display()),
-    )?;
+    output_of(core, &format!("building core for {target} with {}", tc.rustc.display()))?;
 
     let stub = tmp_sysroot.join("compiler_builtins.rs");
     fs::write(&stub, COMPILER_BUILTINS_STUB)?;
     let mut cb = rustc_cmd(&tc.rustc);
     cb.env("RUSTC_BOOTSTRAP", "1")
-        .args([
-            "--crate-name",
-            "compiler_builtins",
-            "--crate-type",
-            "rlib",
-            "--edition",
-            "2021",
-            "--target",
-            target,
-        ])
+        .args(["--crate-name", "compiler_builtins", "--crate-type", "rlib", "--edition", "2021", "--target", target])
         .arg("--sysroot")
         .arg(tmp_sysroot)
         .args(flags)
         .args(["-C", "embed-bitcode=yes", "--cap-lints", "allow", "-o"])
         .arg(tmp_lib.join("libcompiler_builtins.rlib"))
         .arg(&stub);
-    output_of(
-        cb,
-        &format!("building the compiler_builtins stub for {target}"),
-    )?;
+    output_of(cb, &format!("building the compiler_builtins stub for {target}"))?;
     Ok(())
 }
 
@@ -472,32 +401,20 @@ pub fn make_vars(rs: &RustSysroot, rust_ksm_dir: &Path) -> Vec<String> {
 /// staticlib and extract the crate's one object into `out` (whose only
 /// undefined symbols are then the `ksm_glue_*` helpers). For checks before
 /// a kernel build, and for the tests.
-pub fn compile_rust_ksm_object(
-    rs: &RustSysroot,
-    target: &str,
-    rust_ksm_dir: &Path,
-    out: &Path,
-) -> Result<()> {
+pub fn compile_rust_ksm_object(rs: &RustSysroot, target: &str, rust_ksm_dir: &Path, out: &Path) -> Result<()> {
     let work = out.with_extension("rustc.tmp");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
     let archive = work.join("librust_ksm.a");
     let mut c = rustc_cmd(&rs.rustc);
     c.env("RUSTC_BOOTSTRAP", "1")
-        .args([
-            "--edition=2021",
-            "--crate-name=rust_ksm",
-            "--crate-type=staticlib",
-        ])
+        .args(["--edition=2021", "--crate-name=rust_ksm", "--crate-type=staticlib"])
         .arg(format!("--target={target}"))
         .arg(format!("--sysroot={}", rs.sysroot.display()))
         .args(["--cfg", "feature=\"kernel\""])
         .args(codegen_flags(target)?)
         .args(["-C", "lto=fat", "-C", "codegen-units=1"])
-        .arg(format!(
-            "--remap-path-prefix={}=rust-ksm",
-            rust_ksm_dir.display()
-        ))
+        .arg(format!("--remap-path-prefix={}=rust-ksm", rust_ksm_dir.display()))
         .arg("-o")
         .arg(&archive)
         .arg(rust_ksm_dir.join("src/lib.rs"));
@@ -535,27 +452,18 @@ fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>> {
             bail!("corrupt ar header at {pos}");
         }
         let name = std::str::from_utf8(&hdr[0..16])?.trim_end();
-        let size: usize = std::str::from_utf8(&hdr[48..58])?
-            .trim()
-            .parse()
-            .context("ar member size")?;
+        let size: usize = std::str::from_utf8(&hdr[48..58])?.trim().parse().context("ar member size")?;
         let data_start = pos + 60;
-        let data = bytes
-            .get(data_start..data_start + size)
-            .context("truncated ar member")?;
+        let data = bytes.get(data_start..data_start + size).context("truncated ar member")?;
         if name == "//" {
             long_names = data;
         } else if name == "/" || name == "/SYM64/" || name == "__.SYMDEF" {
             // symbol table
         } else if let Some(off) = name.strip_prefix('/') {
-            let off: usize = off
-                .parse()
-                .with_context(|| format!("ar long name {name}"))?;
+            let off: usize = off.parse().with_context(|| format!("ar long name {name}"))?;
             let rest = long_names.get(off..).context("ar long name offset")?;
             let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-            let n = String::from_utf8_lossy(&rest[..end])
-                .trim_end_matches('/')
-                .to_string();
+            let n = String::from_utf8_lossy(&rest[..end]).trim_end_matches('/').to_string();
             out.push((n, data));
         } else {
             out.push((name.trim_end_matches('/').to_string(), data));
@@ -570,26 +478,14 @@ mod tests {
     use super::*;
 
     fn repo() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_path_buf()
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
     }
 
     #[test]
     fn targets_of_arches() {
-        assert_eq!(
-            target_for_arch("s390"),
-            Some("s390x-unknown-none-softfloat")
-        );
-        assert_eq!(
-            target_for_arch("s390x"),
-            Some("s390x-unknown-none-softfloat")
-        );
-        assert_eq!(
-            target_for_arch("arm64"),
-            Some("aarch64-unknown-none-softfloat")
-        );
+        assert_eq!(target_for_arch("s390"), Some("s390x-unknown-none-softfloat"));
+        assert_eq!(target_for_arch("s390x"), Some("s390x-unknown-none-softfloat"));
+        assert_eq!(target_for_arch("arm64"), Some("aarch64-unknown-none-softfloat"));
         assert_eq!(target_for_arch("x86"), None);
         assert!(codegen_flags("x86_64-unknown-none").is_err());
     }
@@ -609,12 +505,7 @@ mod tests {
         let patch = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("0002-")
-            })
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("0002-"))
             .expect("patches/rust/0002-*.patch");
         let text = fs::read_to_string(patch).unwrap();
         // The rule's lines, joined, without the diff's '+' and line continuations.
@@ -624,17 +515,11 @@ mod tests {
             .map(|l| l.trim_end_matches('\\').trim())
             .collect::<Vec<_>>()
             .join(" ");
-        for target in [
-            "s390x-unknown-none-softfloat",
-            "aarch64-unknown-none-softfloat",
-        ] {
+        for target in ["s390x-unknown-none-softfloat", "aarch64-unknown-none-softfloat"] {
             for pair in codegen_flags(target).unwrap().chunks(2) {
                 let (opt, val) = (pair[0], pair[1]);
                 let spaced = format!("{opt} {val}");
-                assert!(
-                    rule.contains(&spaced),
-                    "mm/Makefile rule lacks `{spaced}` ({target})"
-                );
+                assert!(rule.contains(&spaced), "mm/Makefile rule lacks `{spaced}` ({target})");
             }
         }
     }
@@ -665,15 +550,7 @@ mod tests {
     fn ar_reader_handles_long_names() {
         let mut a = b"!<arch>\n".to_vec();
         let member = |name: &str, data: &[u8]| {
-            let mut h = format!(
-                "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
-                0,
-                0,
-                0,
-                644,
-                data.len()
-            )
-            .into_bytes();
+            let mut h = format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", 0, 0, 0, 644, data.len()).into_bytes();
             h.extend_from_slice(data);
             if data.len() % 2 == 1 {
                 h.push(b'\n');
@@ -687,10 +564,7 @@ mod tests {
         let m = ar_members(&a).unwrap();
         assert_eq!(
             m,
-            vec![
-                ("a-very-long-member-name.rcgu.o".to_string(), &b"abc"[..]),
-                ("short.o".to_string(), &b"de"[..])
-            ]
+            vec![("a-very-long-member-name.rcgu.o".to_string(), &b"abc"[..]), ("short.o".to_string(), &b"de"[..])]
         );
     }
 
@@ -715,16 +589,11 @@ mod tests {
         let rs = ensure_sysroot_with(&tc, &cache, target).unwrap();
         let first = t0.elapsed();
         let lib = rs.sysroot.join("lib/rustlib").join(target).join("lib");
-        assert!(
-            lib.join("libcore.rlib").is_file() && lib.join("libcompiler_builtins.rlib").is_file()
-        );
+        assert!(lib.join("libcore.rlib").is_file() && lib.join("libcompiler_builtins.rlib").is_file());
         // Cached: the second call builds nothing.
         let t1 = std::time::Instant::now();
         assert_eq!(ensure_sysroot_with(&tc, &cache, target).unwrap(), rs);
-        assert!(
-            t1.elapsed() < first / 4 + std::time::Duration::from_millis(100),
-            "second call rebuilt"
-        );
+        assert!(t1.elapsed() < first / 4 + std::time::Duration::from_millis(100), "second call rebuilt");
 
         let obj = cache.join("rust_ksm.o");
         compile_rust_ksm_object(&rs, target, &repo().join("rust-ksm"), &obj).unwrap();
@@ -741,32 +610,15 @@ mod tests {
             let undefined: Vec<&str> = text.split_whitespace().filter(|w| *w != "U").collect();
             assert!(!undefined.is_empty());
             for sym in &undefined {
-                assert!(
-                    sym.starts_with("ksm_glue_"),
-                    "unexpected undefined symbol {sym} in {}",
-                    obj.display()
-                );
+                assert!(sym.starts_with("ksm_glue_"), "unexpected undefined symbol {sym} in {}", obj.display());
             }
-            let defined = String::from_utf8_lossy(
-                &Command::new(nm)
-                    .arg("--defined-only")
-                    .arg(&obj)
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .into_owned();
-            for sym in [
-                "rust_ksm_memory_callback",
-                "rust_ksm_run_control_lock",
-                "rust_ksm_run_store",
-                "rust_ksm_run_show",
-            ] {
-                assert!(
-                    defined.contains(sym),
-                    "{sym} missing from {}",
-                    obj.display()
-                );
+            let defined =
+                String::from_utf8_lossy(&Command::new(nm).arg("--defined-only").arg(&obj).output().unwrap().stdout)
+                    .into_owned();
+            for sym in
+                ["rust_ksm_memory_callback", "rust_ksm_run_control_lock", "rust_ksm_run_store", "rust_ksm_run_show"]
+            {
+                assert!(defined.contains(sym), "{sym} missing from {}", obj.display());
             }
         }
         let _ = fs::remove_dir_all(&cache);

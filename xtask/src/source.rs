@@ -84,7 +84,13 @@ pub fn user_tree(path: &Path) -> Result<KernelSource> {
     let dir = path.canonicalize().with_context(|| format!("--kernel-src {}: no such directory", path.display()))?;
     let version = check_kernel_tree(&dir)?;
     let hash = crate::util::short_hash(dir.to_string_lossy().as_bytes());
-    Ok(KernelSource { id: format!("user-{version}-{hash}"), pristine: dir.clone(), version, origin: dir.display().to_string(), resync: true })
+    Ok(KernelSource {
+        id: format!("user-{version}-{hash}"),
+        pristine: dir.clone(),
+        version,
+        origin: dir.display().to_string(),
+        resync: true,
+    })
 }
 
 pub fn resolve(cache: &Path, kernel_src: Option<&Path>) -> Result<KernelSource> {
@@ -135,7 +141,10 @@ mod tests {
     fn reads_the_version_of_a_kernel_makefile() {
         let mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\nNAME = x\n";
         assert_eq!(makefile_version(mk).as_deref(), Some("6.1.192"));
-        assert_eq!(makefile_version("VERSION = 3\nPATCHLEVEL = 10\nSUBLEVEL = 0\nEXTRAVERSION = -rc1\n").as_deref(), Some("3.10.0-rc1"));
+        assert_eq!(
+            makefile_version("VERSION = 3\nPATCHLEVEL = 10\nSUBLEVEL = 0\nEXTRAVERSION = -rc1\n").as_deref(),
+            Some("3.10.0-rc1")
+        );
         assert_eq!(makefile_version("all:\n\techo hi\n"), None);
     }
 

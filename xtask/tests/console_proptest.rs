@@ -68,7 +68,11 @@ struct Damage {
 }
 
 fn damage() -> impl Strategy<Value = Damage> {
-    (0u8..8, proptest::option::weighted(0.1, 0usize..200), any::<bool>()).prop_map(|(prefix, cut, crlf)| Damage { prefix, cut, crlf })
+    (0u8..8, proptest::option::weighted(0.1, 0usize..200), any::<bool>()).prop_map(|(prefix, cut, crlf)| Damage {
+        prefix,
+        cut,
+        crlf,
+    })
 }
 
 fn render(pieces: &[(Piece, Damage)]) -> Vec<u8> {

@@ -77,7 +77,15 @@ pub(crate) struct Def {
     pub awaits_die: bool,
 }
 
-const fn d(re: &'static str, category: Category, kind: &'static str, body: Body, done: Done, title: &'static str, func: &'static [Src]) -> Def {
+const fn d(
+    re: &'static str,
+    category: Category,
+    kind: &'static str,
+    body: Body,
+    done: Done,
+    title: &'static str,
+    func: &'static [Src],
+) -> Def {
     Def { re, category, kind, body, done, title, func, or_else: "", keys: 3, awaits_die: false }
 }
 
@@ -112,6 +120,7 @@ macro_rules! ld {
 use Body::*;
 use Done::*;
 
+#[rustfmt::skip] // a table: one header a row
 pub(crate) static DEFS: &[Def] = &[
     // Side findings and boot boundaries.
     d(r"^INFO: lockdep is turned off", Info, "lockdep_turned_off", Side, Always, "INFO: lockdep is turned off", NONE),
@@ -241,11 +250,7 @@ pub(crate) fn match_header(text: &str) -> Option<HeaderMatch> {
     let idx = c.set.matches(t).into_iter().next()?;
     let re = &c.each[idx];
     let m = re.captures(t)?;
-    let caps = re
-        .capture_names()
-        .flatten()
-        .filter_map(|n| m.name(n).map(|v| (n, v.as_str().to_string())))
-        .collect();
+    let caps = re.capture_names().flatten().filter_map(|n| m.name(n).map(|v| (n, v.as_str().to_string()))).collect();
     Some(HeaderMatch { def: &DEFS[idx], caps })
 }
 

@@ -83,16 +83,30 @@ pub struct Cursor {
 #[serde(rename_all = "kebab-case", tag = "event")]
 pub enum TraceKind {
     /// `ksm_memory_callback` entered with a notifier action; the run word and cursor then.
-    Callback { action: u64, run: u64, cursor: Cursor },
+    Callback {
+        action: u64,
+        run: u64,
+        cursor: Cursor,
+    },
     /// `ksm_memory_callback` returned; the run word and cursor as it left them.
-    CallbackReturn { ret: i64, run: u64, cursor: Cursor },
+    CallbackReturn {
+        ret: i64,
+        run: u64,
+        cursor: Cursor,
+    },
     /// ksmd ended a scan batch and goes to sleep; the cursor after the batch.
-    Tick { cursor: Cursor },
+    Tick {
+        cursor: Cursor,
+    },
     /// `run_store` (a write to /sys/kernel/mm/ksm/run) entered / returned.
     RunStore,
-    RunStoreReturn { ret: i64 },
+    RunStoreReturn {
+        ret: i64,
+    },
     /// A function the variant must be seen calling (`must_call`), entered.
-    Call { function: String },
+    Call {
+        function: String,
+    },
 }
 
 /// What the guest said about itself, typed. Every field is what a marker said, or absent.
@@ -235,11 +249,7 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                 r.verify_bad_bytes = m.num("bad_bytes");
             }
             "workload-exit" => r.workload_exit = m.get("status").and_then(|s| s.parse().ok()),
-            "error" => r.errors.push(format!(
-                "{}: {}",
-                m.get("what").unwrap_or("?"),
-                m.get("reason").unwrap_or("?")
-            )),
+            "error" => r.errors.push(format!("{}: {}", m.get("what").unwrap_or("?"), m.get("reason").unwrap_or("?"))),
             "done" => r.done = m.get("result").map(str::to_string),
             "evidence" => r.evidence = m.get("result").map(str::to_string),
             "probe" => {

@@ -123,7 +123,9 @@ impl Report {
     fn refine_die(&mut self, die: Option<&str>, s390: bool) {
         let die = die.unwrap_or("Oops").trim();
         let internal = self.def.kind == "internal_error";
-        let (cat, kind, title): (Category, &'static str, String) = if die.contains("stack overflow") || die.contains("stack guard") {
+        let (cat, kind, title): (Category, &'static str, String) = if die.contains("stack overflow")
+            || die.contains("stack guard")
+        {
             (Category::Oops, "stack_overflow", "kernel stack overflow".into())
         } else if die.starts_with("Oops - BUG") || die == "BUG" {
             (Category::Bug, "kernel_bug", "kernel BUG".into())
@@ -138,7 +140,11 @@ impl Report {
         } else if s390 {
             (Category::Oops, "program_check", die.to_string())
         } else {
-            (Category::Oops, "oops", format!("Oops: {}", normalize_text(die.trim_start_matches("Oops").trim_start_matches([' ', '-', ':']))))
+            (
+                Category::Oops,
+                "oops",
+                format!("Oops: {}", normalize_text(die.trim_start_matches("Oops").trim_start_matches([' ', '-', ':']))),
+            )
         };
         self.category = cat;
         self.kind = kind;
@@ -365,7 +371,8 @@ impl Report {
         if self.task.is_none() && t.starts_with("task:") {
             // `task:ksmd            state:R  running task     stack:0     pid:61 ...`
             let mut words = t.split_whitespace();
-            self.task = words.next().and_then(|w| w.strip_prefix("task:")).filter(|w| !w.is_empty()).map(str::to_string);
+            self.task =
+                words.next().and_then(|w| w.strip_prefix("task:")).filter(|w| !w.is_empty()).map(str::to_string);
             self.pid = self.pid.or_else(|| words.find_map(|w| w.strip_prefix("pid:")).and_then(|p| p.parse().ok()));
         }
         match self.kind {
@@ -406,7 +413,8 @@ impl Report {
             Done::Frames => self.saw_end || !self.main.is_empty() || !self.prov.is_empty(),
             Done::EndMarker => self.saw_end,
         };
-        let (frames, irq_exit) = if self.main.is_empty() { (&self.prov, self.prov_irq_exit) } else { (&self.main, self.main_irq_exit) };
+        let (frames, irq_exit) =
+            if self.main.is_empty() { (&self.prov, self.prov_irq_exit) } else { (&self.main, self.main_irq_exit) };
         let meaningful: Vec<&String> = frames.iter().filter(|f| !frames::is_noise(f)).collect();
         let interrupted = || -> Option<String> {
             let from = irq_exit.or_else(|| frames.iter().rposition(|f| frames::is_irq_entry(f)).map(|i| i + 1))?;
@@ -415,7 +423,9 @@ impl Report {
         let ld = self.lockdep.as_deref();
         let func = self.def.func.iter().find_map(|src| match src {
             Src::Header => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty()),
-            Src::HeaderNotNoise => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && !frames::is_noise(f)),
+            Src::HeaderNotNoise => {
+                self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && !frames::is_noise(f))
+            }
             Src::Pc => self.pc.clone().filter(|f| !frames::is_noise(f)),
             Src::Stack => meaningful.first().map(|f| f.to_string()),
             Src::Interrupted => interrupted(),
@@ -440,7 +450,9 @@ impl Report {
                 "access" => self.access.map(str::to_string),
                 "victim" => self.victim.as_ref().map(|v| v.0.clone()),
                 "file" => self.cap("loc").map(identity::source_file),
-                "fns" => self.cap("fns").map(|s| s.split(" / ").map(frames::normalize_symbol).collect::<Vec<_>>().join(" / ")),
+                "fns" => self
+                    .cap("fns")
+                    .map(|s| s.split(" / ").map(frames::normalize_symbol).collect::<Vec<_>>().join(" / ")),
                 "msg" => self.cap(name).map(normalize_text),
                 // Source code, not a runtime value: keep its numbers.
                 "cond" => self.cap(name).map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")),
@@ -465,12 +477,20 @@ impl Report {
             Some(p) => p.d.chain.iter().chain(p.link_sites.iter().flatten()).cloned().collect(),
             // Without the title's own function: x86 shows the faulting function only in
             // `RIP:`, arm64 and s390 also as the first frame.
-            None => meaningful.iter().filter(|f| Some(f.as_str()) != func.as_deref()).take(self.def.keys).map(|f| f.to_string()).collect(),
+            None => meaningful
+                .iter()
+                .filter(|f| Some(f.as_str()) != func.as_deref())
+                .take(self.def.keys)
+                .map(|f| f.to_string())
+                .collect(),
         };
         let fingerprint = identity::fingerprint(kind, &title, &keys);
         let (task, pid) = match (&self.victim, kind) {
             (Some((v, p)), "oom_kill") => (Some(v.clone()), p.or(self.pid)),
-            _ => (self.task.clone().or_else(|| ld.and_then(|p| p.task.clone())), self.pid.or_else(|| ld.and_then(|p| p.pid))),
+            _ => (
+                self.task.clone().or_else(|| ld.and_then(|p| p.task.clone())),
+                self.pid.or_else(|| ld.and_then(|p| p.pid)),
+            ),
         };
         Finding {
             category: self.category,
@@ -506,6 +526,7 @@ pub(crate) fn is_cut_here(t: &str) -> bool {
 /// details, lock lists, sanitizer sections. `Some(true)` for lines that occur inside a call
 /// trace without ending it.
 fn known_body(t: &str) -> Option<bool> {
+    #[rustfmt::skip] // a table
     const ENDS_TRACE: &[&str] = &[
         "Hardware name:", "Modules linked in", "Tainted:", "RIP:", "pc :", "RSP:", "RAX:", "RBX:", "RCX:", "RDX:", "RBP:", "RSI:",
         "RDI:", "R08:", "R09:", "R10:", "R11:", "R12:", "R13:", "R14:", "R15:", "FS:", "GS:", "CS:", "CR2:", "DR0:",
@@ -544,7 +565,8 @@ fn known_body(t: &str) -> Option<bool> {
     // KASAN's `^` marker, arm64 `[0000000000000008] user address ..`.
     let first = t.split_whitespace().next().unwrap_or("");
     let hexword = |w: &str| w.len() >= 8 && w.bytes().all(|b| b.is_ascii_hexdigit());
-    if hexword(first.trim_end_matches(':').trim_start_matches(['#', '>'])) || t.bytes().all(|b| b == b'^' || b == b' ') {
+    if hexword(first.trim_end_matches(':').trim_start_matches(['#', '>'])) || t.bytes().all(|b| b == b'^' || b == b' ')
+    {
         return Some(true);
     }
     if first.starts_with('[') && hexword(first.trim_matches(['[', ']'])) {
@@ -564,5 +586,7 @@ fn held_lock_line(t: &str) -> bool {
 
 fn arm_reg() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r"^(?:x\d+|[a-z]\d|ra|gp|tp|sp|fp|ip|lr|pc|cpsr|sr|status|badaddr|cause|epc) ?: ").expect("regex"))
+    R.get_or_init(|| {
+        Regex::new(r"^(?:x\d+|[a-z]\d|ra|gp|tp|sp|fp|ip|lr|pc|cpsr|sr|status|badaddr|cause|epc) ?: ").expect("regex")
+    })
 }
