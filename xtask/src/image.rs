@@ -12,7 +12,6 @@ use crate::arch::Arch;
 
 pub struct Image {
     pub initrd: PathBuf,
-    pub rebuilt: bool,
 }
 
 enum Entry {
@@ -56,7 +55,7 @@ pub fn build(cache: &Path, repo: &Path, arch: Arch) -> Result<Image> {
     let dir = cache.join("images").join(format!("{arch}-{key}"));
     let initrd = dir.join("initramfs.cpio.gz");
     if initrd.exists() {
-        return Ok(Image { initrd, rebuilt: false });
+        return Ok(Image { initrd });
     }
     std::fs::create_dir_all(&dir)?;
     crate::host::require_cmd(&m.gcc())?;
@@ -90,7 +89,7 @@ pub fn build(cache: &Path, repo: &Path, arch: Arch) -> Result<Image> {
     let tmp = dir.join("initramfs.cpio.gz.tmp");
     std::fs::write(&tmp, gzip(&archive(&entries)?)?)?;
     std::fs::rename(&tmp, &initrd)?;
-    Ok(Image { initrd, rebuilt: true })
+    Ok(Image { initrd })
 }
 
 #[cfg(test)]

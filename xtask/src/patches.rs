@@ -160,10 +160,10 @@ mod tests {
     fn an_empty_patch_folder_is_an_error_not_an_empty_series() {
         let d = tmp("empty");
         std::fs::write(d.join("README.md"), "no patches here\n").unwrap();
-        let e = expand(&[d.clone()]).unwrap_err().to_string();
+        let e = expand(std::slice::from_ref(&d)).unwrap_err().to_string();
         assert!(e.contains("holds no *.patch") && e.contains(&d.display().to_string()), "{e}");
         std::fs::write(d.join("0001-x.patch"), "").unwrap();
-        assert_eq!(expand(&[d.clone()]).unwrap(), vec![d.join("0001-x.patch")]);
+        assert_eq!(expand(std::slice::from_ref(&d)).unwrap(), vec![d.join("0001-x.patch")]);
     }
 
     #[test]
@@ -193,10 +193,10 @@ mod tests {
         }
         let good = root.join("0001-good.patch");
         std::fs::write(&good, "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n one\n-two\n+TWO\n three\n--- /dev/null\n+++ b/mm/new.c\n@@ -0,0 +1 @@\n+new\n").unwrap();
-        assert!(switch(&tree, &pristine, &[good.clone()]).unwrap());
+        assert!(switch(&tree, &pristine, std::slice::from_ref(&good)).unwrap());
         assert_eq!(std::fs::read_to_string(tree.join("mm/ksm.c")).unwrap(), "one\nTWO\nthree\n");
         assert!(tree.join("mm/new.c").exists());
-        assert!(!switch(&tree, &pristine, &[good.clone()]).unwrap(), "second apply must be a no-op");
+        assert!(!switch(&tree, &pristine, std::slice::from_ref(&good)).unwrap(), "second apply must be a no-op");
         assert!(switch(&tree, &pristine, &[]).unwrap());
         assert_eq!(std::fs::read_to_string(tree.join("mm/ksm.c")).unwrap(), "one\ntwo\nthree\n");
         assert!(!tree.join("mm/new.c").exists());

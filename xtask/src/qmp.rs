@@ -121,8 +121,4 @@ impl Qmp {
     pub fn memory_devices(&mut self) -> Result<usize> {
         Ok(self.exec(&qmp::query_memory_devices {})?.len())
     }
-
-    pub fn quit(&mut self) {
-        let _ = self.exec(&qmp::quit {});
-    }
 }

@@ -229,15 +229,6 @@ fn rustc_sysroot(rustc: &Path) -> Result<PathBuf> {
     Ok(PathBuf::from(output_of(c, &format!("{} --print sysroot", rustc.display()))?.trim()))
 }
 
-/// The Rust target of a kernel `ARCH`/`SRCARCH` or harness arch name.
-pub fn target_for_arch(arch: &str) -> Option<&'static str> {
-    match arch {
-        "s390" | "s390x" => Some("s390x-unknown-none-softfloat"),
-        "arm64" | "aarch64" => Some("aarch64-unknown-none-softfloat"),
-        _ => None,
-    }
-}
-
 /// Codegen flags for everything built for `target` (core, the stub and the
 /// crate): mm/Makefile's common `ksm-rustflags` plus `ksm-rustflags-$(SRCARCH)`.
 /// Function attributes (backchain, packed-stack, frame pointers, unwind
@@ -396,83 +387,6 @@ pub fn make_vars(rs: &RustSysroot, rust_ksm_dir: &Path) -> Vec<String> {
     ]
 }
 
-/// What mm/Makefile does, outside the kernel: compile the crate at
-/// `rust_ksm_dir` for `target` with `--cfg feature="kernel"` as a fat-LTO
-/// staticlib and extract the crate's one object into `out` (whose only
-/// undefined symbols are then the `ksm_glue_*` helpers). For checks before
-/// a kernel build, and for the tests.
-pub fn compile_rust_ksm_object(rs: &RustSysroot, target: &str, rust_ksm_dir: &Path, out: &Path) -> Result<()> {
-    let work = out.with_extension("rustc.tmp");
-    let _ = fs::remove_dir_all(&work);
-    fs::create_dir_all(&work)?;
-    let archive = work.join("librust_ksm.a");
-    let mut c = rustc_cmd(&rs.rustc);
-    c.env("RUSTC_BOOTSTRAP", "1")
-        .args(["--edition=2021", "--crate-name=rust_ksm", "--crate-type=staticlib"])
-        .arg(format!("--target={target}"))
-        .arg(format!("--sysroot={}", rs.sysroot.display()))
-        .args(["--cfg", "feature=\"kernel\""])
-        .args(codegen_flags(target)?)
-        .args(["-C", "lto=fat", "-C", "codegen-units=1"])
-        .arg(format!("--remap-path-prefix={}=rust-ksm", rust_ksm_dir.display()))
-        .arg("-o")
-        .arg(&archive)
-        .arg(rust_ksm_dir.join("src/lib.rs"));
-    output_of(c, &format!("compiling rust-ksm for {target}"))?;
-    let bytes = fs::read(&archive)?;
-    let members: Vec<(String, &[u8])> = ar_members(&bytes)?
-        .into_iter()
-        .filter(|(n, _)| n.ends_with(".o") && !n.contains("compiler_builtins"))
-        .collect();
-    if members.len() != 1 {
-        bail!(
-            "want one crate object in {}, got {:?}",
-            archive.display(),
-            members.iter().map(|m| &m.0).collect::<Vec<_>>()
-        );
-    }
-    fs::write(out, members[0].1)?;
-    let _ = fs::remove_dir_all(&work);
-    Ok(())
-}
-
-/// Members of a System V / GNU `ar` archive (what rustc writes for a
-/// staticlib), with GNU long names resolved; symbol tables skipped.
-fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>> {
-    const MAGIC: &[u8] = b"!<arch>\n";
-    if !bytes.starts_with(MAGIC) {
-        bail!("not an ar archive");
-    }
-    let mut pos = MAGIC.len();
-    let mut long_names: &[u8] = &[];
-    let mut out = Vec::new();
-    while pos + 60 <= bytes.len() {
-        let hdr = &bytes[pos..pos + 60];
-        if &hdr[58..60] != b"`\n" {
-            bail!("corrupt ar header at {pos}");
-        }
-        let name = std::str::from_utf8(&hdr[0..16])?.trim_end();
-        let size: usize = std::str::from_utf8(&hdr[48..58])?.trim().parse().context("ar member size")?;
-        let data_start = pos + 60;
-        let data = bytes.get(data_start..data_start + size).context("truncated ar member")?;
-        if name == "//" {
-            long_names = data;
-        } else if name == "/" || name == "/SYM64/" || name == "__.SYMDEF" {
-            // symbol table
-        } else if let Some(off) = name.strip_prefix('/') {
-            let off: usize = off.parse().with_context(|| format!("ar long name {name}"))?;
-            let rest = long_names.get(off..).context("ar long name offset")?;
-            let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-            let n = String::from_utf8_lossy(&rest[..end]).trim_end_matches('/').to_string();
-            out.push((n, data));
-        } else {
-            out.push((name.trim_end_matches('/').to_string(), data));
-        }
-        pos = data_start + size + (size & 1);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,10 +397,11 @@ mod tests {
 
     #[test]
     fn targets_of_arches() {
-        assert_eq!(target_for_arch("s390"), Some("s390x-unknown-none-softfloat"));
-        assert_eq!(target_for_arch("s390x"), Some("s390x-unknown-none-softfloat"));
-        assert_eq!(target_for_arch("arm64"), Some("aarch64-unknown-none-softfloat"));
-        assert_eq!(target_for_arch("x86"), None);
+        assert_eq!(crate::arch::Arch::S390x.machine().rust_target, "s390x-unknown-none-softfloat");
+        assert_eq!(crate::arch::Arch::Arm64.machine().rust_target, "aarch64-unknown-none-softfloat");
+        for arch in crate::arch::Arch::ALL {
+            assert!(codegen_flags(arch.machine().rust_target).is_ok(), "{arch}");
+        }
         assert!(codegen_flags("x86_64-unknown-none").is_err());
     }
 
@@ -622,5 +537,82 @@ mod tests {
             }
         }
         let _ = fs::remove_dir_all(&cache);
+    }
+
+    /// What mm/Makefile does, outside the kernel: compile the crate at
+    /// `rust_ksm_dir` for `target` with `--cfg feature="kernel"` as a fat-LTO
+    /// staticlib and extract the crate's one object into `out` (whose only
+    /// undefined symbols are then the `ksm_glue_*` helpers). For checks before
+    /// a kernel build, and for the tests.
+    fn compile_rust_ksm_object(rs: &RustSysroot, target: &str, rust_ksm_dir: &Path, out: &Path) -> Result<()> {
+        let work = out.with_extension("rustc.tmp");
+        let _ = fs::remove_dir_all(&work);
+        fs::create_dir_all(&work)?;
+        let archive = work.join("librust_ksm.a");
+        let mut c = rustc_cmd(&rs.rustc);
+        c.env("RUSTC_BOOTSTRAP", "1")
+            .args(["--edition=2021", "--crate-name=rust_ksm", "--crate-type=staticlib"])
+            .arg(format!("--target={target}"))
+            .arg(format!("--sysroot={}", rs.sysroot.display()))
+            .args(["--cfg", "feature=\"kernel\""])
+            .args(codegen_flags(target)?)
+            .args(["-C", "lto=fat", "-C", "codegen-units=1"])
+            .arg(format!("--remap-path-prefix={}=rust-ksm", rust_ksm_dir.display()))
+            .arg("-o")
+            .arg(&archive)
+            .arg(rust_ksm_dir.join("src/lib.rs"));
+        output_of(c, &format!("compiling rust-ksm for {target}"))?;
+        let bytes = fs::read(&archive)?;
+        let members: Vec<(String, &[u8])> = ar_members(&bytes)?
+            .into_iter()
+            .filter(|(n, _)| n.ends_with(".o") && !n.contains("compiler_builtins"))
+            .collect();
+        if members.len() != 1 {
+            bail!(
+                "want one crate object in {}, got {:?}",
+                archive.display(),
+                members.iter().map(|m| &m.0).collect::<Vec<_>>()
+            );
+        }
+        fs::write(out, members[0].1)?;
+        let _ = fs::remove_dir_all(&work);
+        Ok(())
+    }
+
+    /// Members of a System V / GNU `ar` archive (what rustc writes for a
+    /// staticlib), with GNU long names resolved; symbol tables skipped.
+    fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>> {
+        const MAGIC: &[u8] = b"!<arch>\n";
+        if !bytes.starts_with(MAGIC) {
+            bail!("not an ar archive");
+        }
+        let mut pos = MAGIC.len();
+        let mut long_names: &[u8] = &[];
+        let mut out = Vec::new();
+        while pos + 60 <= bytes.len() {
+            let hdr = &bytes[pos..pos + 60];
+            if &hdr[58..60] != b"`\n" {
+                bail!("corrupt ar header at {pos}");
+            }
+            let name = std::str::from_utf8(&hdr[0..16])?.trim_end();
+            let size: usize = std::str::from_utf8(&hdr[48..58])?.trim().parse().context("ar member size")?;
+            let data_start = pos + 60;
+            let data = bytes.get(data_start..data_start + size).context("truncated ar member")?;
+            if name == "//" {
+                long_names = data;
+            } else if name == "/" || name == "/SYM64/" || name == "__.SYMDEF" {
+                // symbol table
+            } else if let Some(off) = name.strip_prefix('/') {
+                let off: usize = off.parse().with_context(|| format!("ar long name {name}"))?;
+                let rest = long_names.get(off..).context("ar long name offset")?;
+                let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                let n = String::from_utf8_lossy(&rest[..end]).trim_end_matches('/').to_string();
+                out.push((n, data));
+            } else {
+                out.push((name.trim_end_matches('/').to_string(), data));
+            }
+            pos = data_start + size + (size & 1);
+        }
+        Ok(out)
     }
 }

@@ -264,11 +264,7 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                     Some((a.parse().ok()?, b.parse().ok()?))
                 })
             }
-            "ksm-merge" => {
-                if m.get("result") == Some("none") {
-                    r.no_merge_after_scans = m.num("full_scans");
-                }
-            }
+            "ksm-merge" if m.get("result") == Some("none") => r.no_merge_after_scans = m.num("full_scans"),
             "run-writer" => r.run_writer.extend(m.get("event").map(|e| match m.get("result") {
                 Some(res) => format!("{e}:{res}"),
                 None => e.to_string(),
