@@ -6,15 +6,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
+use xshell::cmd;
 
 use crate::arch::Arch;
+use crate::cache::Cache;
 use crate::kconfig;
 use crate::matrix::Variant;
 use crate::patches;
 use crate::source::{self, KernelSource};
+use crate::tools;
 
 pub struct BuildRequest<'a> {
-    pub cache: &'a Path,
+    pub cache: &'a Cache,
     pub repo: &'a Path,
     pub src: &'a KernelSource,
     pub arch: Arch,
@@ -35,12 +38,8 @@ pub struct Built {
     pub seconds: f64,
 }
 
-pub fn build_dir(cache: &Path, src: &KernelSource, arch: Arch, cfg_hash: &str) -> PathBuf {
-    cache.join("build").join(&src.id).join(format!("{}-{cfg_hash}", arch.name()))
-}
-
 /// `make -C tree O=out ARCH=.. CROSS_COMPILE=.. CC="ccache gcc" ARGS...` with the build's environment.
-fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, args: &[String]) -> duct::Expression {
+fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Cache, args: &[String]) -> duct::Expression {
     let mut v = vec![
         "-C".to_string(),
         tree.display().to_string(),
@@ -51,10 +50,10 @@ fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, arg
     ];
     v.extend(args.iter().cloned());
     duct::cmd("make", v)
-        .env("CCACHE_DIR", cache.join("ccache"))
+        .env("CCACHE_DIR", cache.ccache())
         // Paths below the cache become relative, so a new build tree (new Kconfig hash, another
         // clone's cache layout) still hits the objects an older tree compiled.
-        .env("CCACHE_BASEDIR", cache)
+        .env("CCACHE_BASEDIR", cache.root())
         // Fixed build identity: a rebuild with nothing changed stays a no-op and reproducible.
         .env("KBUILD_BUILD_TIMESTAMP", "2013-04-29 00:00:00 UTC")
         .env("KBUILD_BUILD_USER", "ksmh")
@@ -66,10 +65,10 @@ fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, arg
 /// Runs `expr` with output to `log`; on failure, says what failed, the last lines and the log.
 fn run_logged(expr: duct::Expression, log: &Path, what: &str) -> Result<()> {
     // Its own process group, registered: Ctrl-C or SIGTERM to the harness kills every compiler.
-    let group = crate::procs::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked())
+    let group = tools::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked())
         .with_context(|| format!("starting {what}"))?;
     let status = group.handle.wait().with_context(|| format!("waiting for {what}"))?.status;
-    if crate::procs::interrupted() {
+    if tools::interrupted() {
         bail!("{what} was interrupted; log: {}", log.display());
     }
     if !status.success() {
@@ -86,12 +85,12 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     let t0 = Instant::now();
     let m = req.arch.machine();
     for tool in ["make", "ccache", "patch", m.gcc().as_str()] {
-        crate::host::require_cmd(tool)?;
+        tools::require_cmd(tool)?;
     }
     std::fs::create_dir_all(req.out_dir)?;
 
     stage("sync");
-    let tree = source::arch_tree(req.cache, req.src, req.arch);
+    let tree = req.cache.source_tree(&req.src.id, req.arch);
     source::sync_tree(req.src, &tree, &patches::owned_files(&tree))?;
     stage("patch");
     let series = patches::expand(&req.variant.patch_paths(req.repo))?;
@@ -103,7 +102,7 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
         files.retain(|f| !f.ends_with(kconfig::LOCKOUT_EVIDENCE));
     }
     let frags = kconfig::load(files)?;
-    let out = build_dir(req.cache, req.src, req.arch, &frags.hash);
+    let out = req.cache.build_tree(&req.src.id, req.arch, &frags.hash);
     std::fs::create_dir_all(&out)?;
     let config = out.join(".config");
     let stamp = out.join(".ksmh-configured");
@@ -204,12 +203,13 @@ fn rust_crate(req: &BuildRequest) -> Result<PathBuf> {
         h.update(std::fs::read(&f)?);
     }
     let key = format!("{:x}", h.finalize());
-    let root = req.cache.join("rust-ksm-patched").join(&key[..16]);
+    let root = req.cache.rust_ksm_patched(&key[..16]);
     let copy = root.join("rust-ksm");
     if !root.join(".applied").exists() {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root)?;
-        duct::cmd!("cp", "-a", &own, &copy).run().context("copying rust-ksm for its patches")?;
+        let sh = tools::shell()?;
+        cmd!(sh, "cp -a {own} {copy}").quiet().run().context("copying rust-ksm for its patches")?;
         for p in &patches {
             let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p)
                 .dir(&root)

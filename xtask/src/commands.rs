@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::arch::Arch;
+use crate::cache::Cache;
 use crate::matrix::{self, Cell, Expect, MatrixFile, Scenario, Variant};
 use crate::progress::Progress;
 use crate::report::{self, Results};
 use crate::runner::{self, CellResult};
 use crate::verdict::Outcome;
 
+#[derive(Clone)]
 pub struct Common {
-    pub cache: PathBuf,
+    pub cache: Cache,
     pub results: PathBuf,
     pub kernel_src: Option<PathBuf>,
     pub matrix: PathBuf,
@@ -167,7 +169,7 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
         dir,
         &crate::paths::repo_root(),
         &src,
-        serde_json::json!({ "cells": cells.iter().map(Cell::id).collect::<Vec<_>>(), "matrix": c.matrix, "cache": c.cache }),
+        serde_json::json!({ "cells": cells.iter().map(Cell::id).collect::<Vec<_>>(), "matrix": c.matrix, "cache": c.cache.root() }),
     )?;
     let progress = Progress::new();
     progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
@@ -199,7 +201,7 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
     let done: std::sync::Mutex<Vec<CellResult>> = std::sync::Mutex::new(Vec::new());
     let run_lane = |lane: &[&Cell]| -> Result<()> {
         for cell in lane {
-            if crate::procs::interrupted() {
+            if crate::tools::interrupted() {
                 return Ok(());
             }
             let mut p = progress.cell(&cell.id());
@@ -208,7 +210,7 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
             let mut d = done.lock().unwrap();
             d.push(r);
             // Partial report after every cell: a killed run still leaves the finished cells reported.
-            let mut partial = results_of(&started, &cells, d.clone(), crate::procs::interrupted());
+            let mut partial = results_of(&started, &cells, d.clone(), crate::tools::interrupted());
             partial.in_progress = true;
             report::write(dir, &partial)?;
         }
@@ -220,7 +222,7 @@ pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Re
             handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lane panicked"))))
         })?;
     }
-    let results = results_of(&started, &cells, done.into_inner().unwrap(), crate::procs::interrupted());
+    let results = results_of(&started, &cells, done.into_inner().unwrap(), crate::tools::interrupted());
     report::write(dir, &results)?;
     Ok(results)
 }
@@ -561,26 +563,18 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
     let out = c.results.join(format!("{}-bench", crate::util::now_stamp()));
     std::fs::create_dir_all(&out)?;
     let mut runs = Vec::new();
-    let cold_cache = out.join("cold-cache");
-    let passes: Vec<(&str, PathBuf)> = if cold {
+    let cold_cache = Cache::new(out.join("cold-cache"));
+    let passes: Vec<(&str, Cache)> = if cold {
         vec![("cold", cold_cache.clone()), ("warm", cold_cache.clone())]
     } else {
         vec![("warm", c.cache.clone())]
     };
     for (name, cache) in passes {
-        let cc = Common {
-            cache: cache.clone(),
-            results: out.clone(),
-            kernel_src: c.kernel_src.clone(),
-            matrix: c.matrix.clone(),
-            make_jobs: c.make_jobs,
-            jobs: c.jobs,
-            lockout_evidence: c.lockout_evidence,
-        };
+        let cc = Common { cache: cache.clone(), results: out.clone(), ..c.clone() };
         if cache == cold_cache {
             // Reuse the host's busybox: a download is not what the cold number is about.
             for arch in Arch::ALL {
-                let (from, to) = (crate::host::busybox_path(&c.cache, arch), crate::host::busybox_path(&cache, arch));
+                let (from, to) = (c.cache.busybox(arch), cache.busybox(arch));
                 if from.exists() && !to.exists() {
                     std::fs::create_dir_all(to.parent().unwrap())?;
                     std::fs::copy(&from, &to)?;
@@ -608,7 +602,7 @@ pub fn bench(c: &Common, a: MatrixArgs, cold: bool) -> Result<i32> {
             "stage_seconds": stages, "cell_seconds": r.cells.iter().map(|c| (c.id.clone(), c.seconds())).collect::<std::collections::BTreeMap<_, _>>() }));
     }
     if cold {
-        let _ = std::fs::remove_dir_all(&cold_cache);
+        let _ = std::fs::remove_dir_all(cold_cache.root());
     }
     std::fs::write(
         out.join("bench.json"),

@@ -5,6 +5,7 @@
 
 pub mod arch;
 pub mod build;
+pub mod cache;
 pub mod commands;
 pub mod console;
 pub mod host;
@@ -16,12 +17,12 @@ pub mod matrix;
 pub mod mutants;
 pub mod patches;
 pub mod paths;
-pub mod procs;
 pub mod progress;
 pub mod qmp;
 pub mod report;
 pub mod runner;
 pub mod rustcore;
 pub mod source;
+pub mod tools;
 pub mod util;
 pub mod verdict;

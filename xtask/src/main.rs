@@ -165,10 +165,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    xtask::procs::install_signal_handlers();
+    xtask::tools::install_signal_handlers();
     let repo = xtask::paths::repo_root();
     let common = Common {
-        cache: xtask::paths::cache_dir(cli.cache_dir.as_deref()),
+        cache: xtask::cache::Cache::locate(cli.cache_dir.as_deref()),
         results: xtask::paths::results_root(cli.results_dir.as_deref()),
         kernel_src: cli.kernel_src,
         matrix: cli.matrix.unwrap_or_else(|| xtask::matrix::default_path(&repo)),

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use xshell::cmd;
+
+use crate::tools;
 
 const STATE: &str = ".ksmh-applied.json";
 
@@ -101,7 +104,8 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
     }
     restore(tree, pristine, &state)?;
     write_state(tree, &State::default())?;
-    crate::host::require_cmd("patch")?;
+    tools::require_cmd("patch")?;
+    let sh = tools::shell()?;
     let mut applied = State::default();
     for (p, text) in series.iter().zip(&texts) {
         let files = touched_files(text);
@@ -124,7 +128,8 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
                 String::from_utf8_lossy(&check.stdout).trim_end()
             );
         }
-        duct::cmd!("patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-s", "-d", tree, "-i", p)
+        cmd!(sh, "patch -p1 --forward --batch --no-backup-if-mismatch -s -d {tree} -i {p}")
+            .quiet()
             .run()
             .with_context(|| format!("applying {}", p.display()))?;
         for (f, created) in files {
@@ -181,7 +186,7 @@ mod tests {
 
     #[test]
     fn apply_is_idempotent_reversible_and_a_bad_patch_names_file_and_hunk() {
-        if crate::host::which("patch").is_none() {
+        if crate::tools::which("patch").is_none() {
             eprintln!("skipping: no patch(1)");
             return;
         }

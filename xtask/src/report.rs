@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::{Deserialize, Serialize};
+use xshell::cmd;
 
 use crate::runner::CellResult;
 use crate::verdict::Outcome;
@@ -48,7 +49,9 @@ pub fn write_metadata(
     extra: serde_json::Value,
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let git = |args: &[&str]| duct::cmd("git", args).dir(repo).stderr_null().read().unwrap_or_default();
+    let sh = crate::tools::shell()?;
+    sh.change_dir(repo);
+    let git = |args: &[&str]| cmd!(sh, "git {args...}").ignore_stderr().read().unwrap_or_default();
     let tools: BTreeMap<&str, String> = [
         ("qemu-system-s390x", tool_version("qemu-system-s390x", "--version")),
         ("qemu-system-aarch64", tool_version("qemu-system-aarch64", "--version")),
@@ -70,7 +73,7 @@ pub fn write_metadata(
         "started": crate::util::now_rfc3339(),
         "command_line": std::env::args().collect::<Vec<_>>(),
         "host": {
-            "uname": duct::cmd!("uname", "-srvm").read().unwrap_or_default(),
+            "uname": cmd!(sh, "uname -srvm").read().unwrap_or_default(),
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         },
         "tools": tools,

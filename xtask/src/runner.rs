@@ -10,6 +10,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{BootSpec, MemoryMode, DIMM_MIB};
+use crate::cache::Cache;
 use crate::console::markers::{self, GuestReport};
 use crate::console::{self, Analysis};
 use crate::matrix::{Cell, Expectation};
@@ -21,7 +22,7 @@ use crate::verdict::{self, HostFacts, Outcome, Verdict};
 pub const INACTIVITY: Duration = Duration::from_secs(150);
 
 pub struct Context<'a> {
-    pub cache: &'a Path,
+    pub cache: &'a Cache,
     pub repo: &'a Path,
     pub src: &'a KernelSource,
     pub make_jobs: usize,
@@ -89,7 +90,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     if let Err(e) = &outcome {
         host.harness_error = Some(format!("{}: {e:#}", clock.current));
     }
-    if crate::procs::interrupted() {
+    if crate::tools::interrupted() {
         host.interrupted = true;
     }
     clock.next("analyze", stage);
@@ -199,7 +200,7 @@ fn boot(
     stage: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let m = cell.arch.machine();
-    crate::host::require_cmd(m.qemu)?;
+    crate::tools::require_cmd(m.qemu)?;
     let console_log = dir.join("console.log");
     let _ = std::fs::remove_file(&console_log);
     std::fs::File::create(&console_log)?;
@@ -216,7 +217,7 @@ fn boot(
         m.qemu_args(&BootSpec { kernel, initrd, console_log: &console_log, qmp_socket: &sock, cmdline_extra: &extra });
     std::fs::write(dir.join("qemu-cmdline.txt"), format!("{} {}\n", m.qemu, args.join(" ")))?;
     let qemu_log = dir.join("qemu.log");
-    let vm = crate::procs::Group::start(
+    let vm = crate::tools::Group::start(
         duct::cmd(m.qemu, &args).stdin_null().stdout_path(&qemu_log).stderr_to_stdout().unchecked(),
     )
     .with_context(|| format!("starting {}", m.qemu))?;
@@ -271,7 +272,7 @@ fn boot(
             host.qemu_exit = out.status.code();
             break Ok(());
         }
-        if crate::procs::interrupted() {
+        if crate::tools::interrupted() {
             break Ok(());
         }
         if t0.elapsed() > Duration::from_secs(cell.timeout) {

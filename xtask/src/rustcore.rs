@@ -14,9 +14,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use xshell::{cmd, Cmd};
+
+use crate::cache::Cache;
+use crate::tools;
 
 /// Overrides the rustc used for the kernel object (its library source is
 /// then looked for next to it, or in Debian's /usr/src/rustc-<version>).
@@ -178,10 +181,7 @@ fn has_core(library: &Path) -> bool {
 
 /// `rustc` in PATH, else `$CARGO_HOME/bin/rustc` / `~/.cargo/bin/rustc`.
 fn path_rustc() -> Option<PathBuf> {
-    let in_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("rustc")).find(|c| c.is_file()))
-        .unwrap_or(None);
-    in_path.or_else(|| {
+    tools::which("rustc").or_else(|| {
         let home = std::env::var_os("CARGO_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
@@ -189,32 +189,23 @@ fn path_rustc() -> Option<PathBuf> {
     })
 }
 
-fn rustc_cmd(rustc: &Path) -> Command {
-    let mut c = Command::new(rustc);
-    for v in ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"] {
-        c.env_remove(v);
-    }
-    c
+/// A rustc command without the environment of an outer cargo or make.
+fn rustc_env(c: Cmd<'_>) -> Cmd<'_> {
+    ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"].into_iter().fold(c, |c, v| c.env_remove(v))
 }
 
-fn output_of(mut cmd: Command, what: &str) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("running {what}"))?;
+fn output_of(cmd: Cmd<'_>, what: &str) -> Result<String> {
+    let out = rustc_env(cmd).ignore_status().output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
-        bail!("{what} failed ({}): {}", out.status, tail(&String::from_utf8_lossy(&out.stderr), 30));
+        bail!("{what} failed ({}): {}", out.status, crate::util::tail(&String::from_utf8_lossy(&out.stderr), 30));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// (`release`, whole `rustc -vV`).
 fn rustc_version(rustc: &Path) -> Result<(String, String)> {
-    let mut c = rustc_cmd(rustc);
-    c.arg("-vV");
-    let out = output_of(c, &format!("{} -vV", rustc.display()))?;
+    let sh = tools::shell()?;
+    let out = output_of(cmd!(sh, "{rustc} -vV"), &format!("{} -vV", rustc.display()))?;
     let release = parse_release(&out).with_context(|| format!("no `release:` line in `{} -vV`", rustc.display()))?;
     Ok((release, out.trim().to_string()))
 }
@@ -224,9 +215,10 @@ fn parse_release(vv: &str) -> Option<String> {
 }
 
 fn rustc_sysroot(rustc: &Path) -> Result<PathBuf> {
-    let mut c = rustc_cmd(rustc);
-    c.args(["--print", "sysroot"]);
-    Ok(PathBuf::from(output_of(c, &format!("{} --print sysroot", rustc.display()))?.trim()))
+    let sh = tools::shell()?;
+    Ok(PathBuf::from(
+        output_of(cmd!(sh, "{rustc} --print sysroot"), &format!("{} --print sysroot", rustc.display()))?.trim(),
+    ))
 }
 
 /// Codegen flags for everything built for `target` (core, the stub and the
@@ -234,39 +226,26 @@ fn rustc_sysroot(rustc: &Path) -> Result<PathBuf> {
 /// Function attributes (backchain, packed-stack, frame pointers, unwind
 /// tables) survive LTO per function, so core must be built with them too.
 pub fn codegen_flags(target: &str) -> Result<Vec<&'static str>> {
-    let mut f = vec![
-        "-C",
-        "panic=abort",
-        "-C",
-        "opt-level=2",
-        "-C",
-        "debuginfo=0",
-        "-C",
-        "debug-assertions=off",
-        "-C",
-        "overflow-checks=off",
-        "-Z",
-        "function-sections=no",
+    #[rustfmt::skip] // option/value pairs
+    const COMMON: &[&str] = &[
+        "-C", "panic=abort", "-C", "opt-level=2", "-C", "debuginfo=0", "-C", "debug-assertions=off",
+        "-C", "overflow-checks=off", "-Z", "function-sections=no",
     ];
-    f.extend_from_slice(match target {
-        "s390x-unknown-none-softfloat" => {
-            &["-C", "relocation-model=pie", "-C", "target-feature=+backchain", "-Z", "packed-stack"][..]
-        }
-        "aarch64-unknown-none-softfloat" => &[
-            "-C",
-            "relocation-model=static",
-            "-C",
-            "code-model=small",
-            "-C",
-            "force-unwind-tables=no",
-            "-C",
-            "force-frame-pointers=yes",
-        ][..],
+    #[rustfmt::skip]
+    const S390X: &[&str] = &["-C", "relocation-model=pie", "-C", "target-feature=+backchain", "-Z", "packed-stack"];
+    #[rustfmt::skip]
+    const AARCH64: &[&str] = &[
+        "-C", "relocation-model=static", "-C", "code-model=small", "-C", "force-unwind-tables=no",
+        "-C", "force-frame-pointers=yes",
+    ];
+    let per_target = match target {
+        "s390x-unknown-none-softfloat" => S390X,
+        "aarch64-unknown-none-softfloat" => AARCH64,
         other => {
             bail!("rust-ksm is built for s390x-unknown-none-softfloat and aarch64-unknown-none-softfloat, not {other}")
         }
-    });
-    Ok(f)
+    };
+    Ok([COMMON, per_target].concat())
 }
 
 /// The `edition` of `library/core/Cargo.toml` (2024 for current toolchains).
@@ -282,19 +261,19 @@ fn core_edition(library: &Path) -> String {
         .unwrap_or_else(|| "2021".into())
 }
 
-/// `<cache_dir>/rust-sysroot/<rustc version>`, with `core` and the
+/// `<cache>/rust-sysroot/<rustc version>`, with `core` and the
 /// `compiler_builtins` stub built for `target`; a no-op when a stamp says
 /// this (rustc, library, target, flags) was built already. Concurrent
 /// callers for the same target wait on a lock file.
-pub fn ensure_sysroot(cache_dir: &Path, target: &str) -> Result<RustSysroot> {
+pub fn ensure_sysroot(cache: &Cache, target: &str) -> Result<RustSysroot> {
     let tc = probe()?;
-    ensure_sysroot_with(&tc, cache_dir, target)
+    ensure_sysroot_with(&tc, cache, target)
 }
 
 /// [`ensure_sysroot`] for a given toolchain.
-pub fn ensure_sysroot_with(tc: &Toolchain, cache_dir: &Path, target: &str) -> Result<RustSysroot> {
+fn ensure_sysroot_with(tc: &Toolchain, cache: &Cache, target: &str) -> Result<RustSysroot> {
     let flags = codegen_flags(target)?;
-    let sysroot = cache_dir.join("rust-sysroot").join(&tc.version);
+    let sysroot = cache.rust_sysroots().join(&tc.version);
     let libdir = sysroot.join("lib/rustlib").join(target).join("lib");
     let stamp_path = libdir.join(".ksm-sysroot-stamp");
     let stamp = format!(
@@ -329,7 +308,7 @@ pub fn ensure_sysroot_with(tc: &Toolchain, cache_dir: &Path, target: &str) -> Re
 
     // Build into a private sysroot, then move the two rlibs in and write
     // the stamp last: a reader sees the old set or the new one.
-    let tmp = cache_dir.join("rust-sysroot").join(format!(".tmp-{}-{target}-{}", tc.version, std::process::id()));
+    let tmp = cache.rust_sysroots().join(format!(".tmp-{}-{target}-{}", tc.version, std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     let tmp_lib = tmp.join("lib/rustlib").join(target).join("lib");
     fs::create_dir_all(&tmp_lib)?;
@@ -352,28 +331,23 @@ pub fn ensure_sysroot_with(tc: &Toolchain, cache_dir: &Path, target: &str) -> Re
 }
 
 fn build_into(tc: &Toolchain, target: &str, flags: &[&str], tmp_sysroot: &Path, tmp_lib: &Path) -> Result<()> {
-    let mut core = rustc_cmd(&tc.rustc);
-    core.env("RUSTC_BOOTSTRAP", "1")
-        .args(["--crate-name", "core", "--crate-type", "rlib", "--edition"])
-        .arg(core_edition(&tc.library))
-        .args(["--target", target])
-        .args(flags)
-        .args(["-C", "embed-bitcode=yes", "--cap-lints", "allow", "-o"])
-        .arg(tmp_lib.join("libcore.rlib"))
-        .arg(tc.library.join("core/src/lib.rs"));
-    output_of(core, &format!("building core for {target} with {}", tc.rustc.display()))?;
+    let sh = tools::shell()?;
+    sh.set_var("RUSTC_BOOTSTRAP", "1");
+    let (rustc, edition) = (&tc.rustc, core_edition(&tc.library));
+    let (out, src) = (tmp_lib.join("libcore.rlib"), tc.library.join("core/src/lib.rs"));
+    let core = cmd!(
+        sh,
+        "{rustc} --crate-name core --crate-type rlib --edition {edition} --target {target} {flags...} -C embed-bitcode=yes --cap-lints allow -o {out} {src}"
+    );
+    output_of(core, &format!("building core for {target} with {}", rustc.display()))?;
 
     let stub = tmp_sysroot.join("compiler_builtins.rs");
     fs::write(&stub, COMPILER_BUILTINS_STUB)?;
-    let mut cb = rustc_cmd(&tc.rustc);
-    cb.env("RUSTC_BOOTSTRAP", "1")
-        .args(["--crate-name", "compiler_builtins", "--crate-type", "rlib", "--edition", "2021", "--target", target])
-        .arg("--sysroot")
-        .arg(tmp_sysroot)
-        .args(flags)
-        .args(["-C", "embed-bitcode=yes", "--cap-lints", "allow", "-o"])
-        .arg(tmp_lib.join("libcompiler_builtins.rlib"))
-        .arg(&stub);
+    let out = tmp_lib.join("libcompiler_builtins.rlib");
+    let cb = cmd!(
+        sh,
+        "{rustc} --crate-name compiler_builtins --crate-type rlib --edition 2021 --target {target} --sysroot {tmp_sysroot} {flags...} -C embed-bitcode=yes --cap-lints allow -o {out} {stub}"
+    );
     output_of(cb, &format!("building the compiler_builtins stub for {target}"))?;
     Ok(())
 }
@@ -497,8 +471,8 @@ mod tests {
                 return;
             }
         };
-        let cache = std::env::temp_dir().join(format!("ksm-rustcore-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&cache);
+        let cache = Cache::new(std::env::temp_dir().join(format!("ksm-rustcore-test-{}", std::process::id())));
+        let _ = fs::remove_dir_all(cache.root());
         let target = "s390x-unknown-none-softfloat";
         let t0 = std::time::Instant::now();
         let rs = ensure_sysroot_with(&tc, &cache, target).unwrap();
@@ -510,33 +484,31 @@ mod tests {
         assert_eq!(ensure_sysroot_with(&tc, &cache, target).unwrap(), rs);
         assert!(t1.elapsed() < first / 4 + std::time::Duration::from_millis(100), "second call rebuilt");
 
-        let obj = cache.join("rust_ksm.o");
+        let obj = cache.root().join("rust_ksm.o");
         compile_rust_ksm_object(&rs, target, &repo().join("rust-ksm"), &obj).unwrap();
         let bytes = fs::read(&obj).unwrap();
         assert_eq!(&bytes[..4], b"\x7fELF");
         assert_eq!(bytes[4], 2, "ELFCLASS64");
         assert_eq!(bytes[5], 2, "big-endian s390x");
+        let sh = tools::shell().unwrap();
         let nm = ["s390x-linux-gnu-nm", "nm", "llvm-nm"]
             .into_iter()
-            .find(|n| Command::new(n).arg("--version").output().is_ok());
+            .find(|n| cmd!(sh, "{n} --version").ignore_status().output().is_ok());
         if let Some(nm) = nm {
-            let out = Command::new(nm).arg("-u").arg(&obj).output().unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let text = cmd!(sh, "{nm} -u {obj}").read().unwrap();
             let undefined: Vec<&str> = text.split_whitespace().filter(|w| *w != "U").collect();
             assert!(!undefined.is_empty());
             for sym in &undefined {
                 assert!(sym.starts_with("ksm_glue_"), "unexpected undefined symbol {sym} in {}", obj.display());
             }
-            let defined =
-                String::from_utf8_lossy(&Command::new(nm).arg("--defined-only").arg(&obj).output().unwrap().stdout)
-                    .into_owned();
+            let defined = cmd!(sh, "{nm} --defined-only {obj}").read().unwrap();
             for sym in
                 ["rust_ksm_memory_callback", "rust_ksm_run_control_lock", "rust_ksm_run_store", "rust_ksm_run_show"]
             {
                 assert!(defined.contains(sym), "{sym} missing from {}", obj.display());
             }
         }
-        let _ = fs::remove_dir_all(&cache);
+        let _ = fs::remove_dir_all(cache.root());
     }
 
     /// What mm/Makefile does, outside the kernel: compile the crate at
@@ -549,18 +521,16 @@ mod tests {
         let _ = fs::remove_dir_all(&work);
         fs::create_dir_all(&work)?;
         let archive = work.join("librust_ksm.a");
-        let mut c = rustc_cmd(&rs.rustc);
-        c.env("RUSTC_BOOTSTRAP", "1")
-            .args(["--edition=2021", "--crate-name=rust_ksm", "--crate-type=staticlib"])
-            .arg(format!("--target={target}"))
-            .arg(format!("--sysroot={}", rs.sysroot.display()))
-            .args(["--cfg", "feature=\"kernel\""])
-            .args(codegen_flags(target)?)
-            .args(["-C", "lto=fat", "-C", "codegen-units=1"])
-            .arg(format!("--remap-path-prefix={}=rust-ksm", rust_ksm_dir.display()))
-            .arg("-o")
-            .arg(&archive)
-            .arg(rust_ksm_dir.join("src/lib.rs"));
+        let sh = tools::shell()?;
+        sh.set_var("RUSTC_BOOTSTRAP", "1");
+        let (rustc, flags, src) = (&rs.rustc, codegen_flags(target)?, rust_ksm_dir.join("src/lib.rs"));
+        let target_arg = format!("--target={target}");
+        let sysroot = format!("--sysroot={}", rs.sysroot.display());
+        let remap = format!("--remap-path-prefix={}=rust-ksm", rust_ksm_dir.display());
+        let c = cmd!(
+            sh,
+            "{rustc} --edition=2021 --crate-name=rust_ksm --crate-type=staticlib {target_arg} {sysroot} --cfg feature=\"kernel\" {flags...} -C lto=fat -C codegen-units=1 {remap} -o {archive} {src}"
+        );
         output_of(c, &format!("compiling rust-ksm for {target}"))?;
         let bytes = fs::read(&archive)?;
         let members: Vec<(String, &[u8])> = ar_members(&bytes)?
