@@ -164,7 +164,7 @@ pub fn print_cell(c: &CellResult) {
 /// Runs cells one after another into `dir`, always writing the report, even on interruption.
 pub fn run_cells(c: &Common, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Result<Results> {
     let started = crate::util::now_rfc3339();
-    let src = crate::source::resolve(&c.cache, c.kernel_src(m).as_deref())?;
+    let src = crate::kernel::resolve_source(&c.cache, c.kernel_src(m).as_deref())?;
     report::write_metadata(
         dir,
         &crate::paths::repo_root(),
@@ -622,12 +622,12 @@ pub fn build_cmd(c: &Common, arch: Arch, variant: &str) -> Result<i32> {
             m.variants.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
-    let src = crate::source::resolve(&c.cache, c.kernel_src(&m).as_deref())?;
+    let src = crate::kernel::resolve_source(&c.cache, c.kernel_src(&m).as_deref())?;
     let out = c.results.join(format!("{}-build-{arch}-{variant}", crate::util::now_stamp()));
     let progress = Progress::new();
     let mut p = progress.cell(&format!("{arch}-{variant}"));
-    let b = crate::build::build(
-        &crate::build::BuildRequest {
+    let b = crate::kernel::build(
+        &crate::kernel::BuildRequest {
             cache: &c.cache,
             repo: &crate::paths::repo_root(),
             src: &src,

@@ -36,7 +36,7 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("QEMU for s390x", Probe::Cmd("qemu-system-s390x")),
     req("QEMU for arm64", Probe::Cmd("qemu-system-aarch64")),
     req("UEFI firmware for arm64", Probe::File(FIRMWARE_AARCH64, "qemu-efi-aarch64")),
-    req("Linux 6.1 source tarball", Probe::File(crate::source::DEBIAN_TARBALL, "linux-source-6.1")),
+    req("Linux 6.1 source tarball", Probe::File(crate::kernel::DEBIAN_TARBALL, "linux-source-6.1")),
     req("ccache", Probe::Cmd("ccache")),
     req("make", Probe::Cmd("make")),
     req("bc", Probe::Cmd("bc")),
@@ -50,7 +50,7 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("dpkg-deb (busybox extraction)", Probe::Cmd("dpkg-deb")),
     req(
         "rustc with library source (variant rust)",
-        Probe::Check(|| crate::rustcore::probe().is_ok(), "rustc-web rust-web-src"),
+        Probe::Check(|| crate::kernel::rust_toolchain().is_ok(), "rustc-web rust-web-src"),
     ),
 ];
 
@@ -95,7 +95,7 @@ pub fn doctor(cache: &Cache) -> bool {
         line(p.exists(), &format!("static busybox for {arch} ({})", p.display()), "cargo xtask setup");
     }
     // Which toolchain the rust variant will use (its absence is the requirement above).
-    if let Ok(t) = crate::rustcore::probe() {
+    if let Ok(t) = crate::kernel::rust_toolchain() {
         println!("  using    {} ({}) for the rust-ksm kernel object", t.rustc.display(), t.source);
     }
     println!("cache: {}", cache.root().display());

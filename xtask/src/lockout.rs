@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::console::markers::{Cursor, TraceEvent, TraceKind};
+use crate::vm::markers::{Cursor, TraceEvent, TraceKind};
 
 /// `include/linux/memory.h` notifier actions, the same on every kernel we run.
 pub const MEM_GOING_OFFLINE: u64 = 1 << 1;
@@ -201,7 +201,7 @@ fn window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::markers::{parse, summarize};
+    use crate::vm::markers::{parse, summarize};
 
     /// A guest trace as the init prints it: ksmd scanning every 50 ms, one offline window
     /// from 10.0 to 11.0 s, a run write inside it.

@@ -45,7 +45,7 @@ fn tool_version(cmd: &str, arg: &str) -> String {
 pub fn write_metadata(
     dir: &Path,
     repo: &Path,
-    src: &crate::source::KernelSource,
+    src: &crate::kernel::KernelSource,
     extra: serde_json::Value,
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -61,7 +61,7 @@ pub fn write_metadata(
         ("ccache", tool_version("ccache", "--version")),
         (
             "rustc (kernel side)",
-            crate::rustcore::probe()
+            crate::kernel::rust_toolchain()
                 .map(|t| format!("{} ({})", t.version, t.source))
                 .unwrap_or_else(|e| format!("{e}")),
         ),
@@ -339,7 +339,7 @@ mod tests {
                 checks: vec![Check { name: "x".into(), ok: true, detail: String::new(), skipped: false }],
             },
             findings: crate::console::analyze_bytes(console.as_bytes()),
-            guest: crate::console::markers::summarize(&crate::console::markers::parse(console)),
+            guest: crate::vm::markers::summarize(&crate::vm::markers::parse(console)),
             lockout: None,
             host: HostFacts::default(),
             stages: vec![("boot".into(), 1.5)],

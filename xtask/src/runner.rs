@@ -2,24 +2,20 @@
 //! -> verdict. It never returns an error: whatever goes wrong becomes the cell's ERROR or
 //! TIMEOUT verdict, and every log stays in the cell's folder.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{BootSpec, MemoryMode, DIMM_MIB};
+use crate::arch::MemoryMode;
 use crate::cache::Cache;
-use crate::console::markers::{self, GuestReport};
 use crate::console::{self, Analysis};
+use crate::kernel::{self, KernelSource};
 use crate::matrix::{Cell, Expectation};
-use crate::qmp::Qmp;
-use crate::source::KernelSource;
 use crate::verdict::{self, HostFacts, Outcome, Verdict};
-
-/// No console output for this long means the guest stopped making progress.
-pub const INACTIVITY: Duration = Duration::from_secs(150);
+use crate::vm;
+use crate::vm::markers::{self, GuestParams, GuestReport};
 
 pub struct Context<'a> {
     pub cache: &'a Cache,
@@ -62,37 +58,18 @@ impl CellResult {
 pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&str)) -> CellResult {
     let _ = std::fs::create_dir_all(dir);
     write_reproduce(ctx, cell, dir);
-    let mut host =
-        HostFacts { dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug, ..Default::default() };
     let mut clock = StageClock { stages: Vec::new(), t: Instant::now(), current: "build".into() };
     stage("build");
-    let mut kernel_rebuilt = None;
-    let built = crate::build::build(
-        &crate::build::BuildRequest {
-            cache: ctx.cache,
-            repo: ctx.repo,
-            src: ctx.src,
-            arch: cell.arch,
-            variant: &cell.variant,
-            out_dir: dir,
-            jobs: ctx.make_jobs,
-            lockout_evidence: ctx.lockout_evidence,
-        },
-        &mut |s| stage(&format!("build:{s}")),
-    );
-    let outcome = built.and_then(|b| {
-        kernel_rebuilt = Some(b.relinked);
-        clock.next("image", stage);
-        let img = crate::image::build(ctx.cache, ctx.repo, cell.arch).context("building the initramfs")?;
-        clock.next("boot", stage);
-        boot(cell, ctx.lockout_evidence, &b.image, &img.initrd, dir, &mut host, stage)
-    });
-    if let Err(e) = &outcome {
-        host.harness_error = Some(format!("{}: {e:#}", clock.current));
-    }
-    if crate::tools::interrupted() {
-        host.interrupted = true;
-    }
+    let mut seen = vm::Observed::default();
+    let (kernel_rebuilt, outcome) = build_and_boot(ctx, cell, dir, &mut clock, &mut seen, stage);
+    let host = HostFacts {
+        timed_out: seen.timed_out,
+        qemu_exit: seen.qemu_exit,
+        harness_error: outcome.err().map(|e| format!("{}: {e:#}", clock.current)),
+        dimm_removed: seen.dimm_removed,
+        dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug,
+        interrupted: crate::tools::interrupted(),
+    };
     clock.next("analyze", stage);
     let text = std::fs::read(dir.join("console.log")).unwrap_or_default();
     let analysis = console::analyze_bytes(&text);
@@ -134,6 +111,55 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     let _ = std::fs::write(dir.join("ksm.json"), serde_json::to_vec_pretty(&r.guest).unwrap_or_default());
     let _ = std::fs::write(dir.join("cell.json"), serde_json::to_vec_pretty(&r).unwrap_or_default());
     r
+}
+
+/// The stages that touch processes: the kernel, the initramfs, the boot. Returns whether the
+/// kernel was relinked (None: no kernel) and how the stages ended.
+fn build_and_boot(
+    ctx: &Context,
+    cell: &Cell,
+    dir: &Path,
+    clock: &mut StageClock,
+    seen: &mut vm::Observed,
+    stage: &mut dyn FnMut(&str),
+) -> (Option<bool>, Result<()>) {
+    let req = kernel::BuildRequest {
+        cache: ctx.cache,
+        repo: ctx.repo,
+        src: ctx.src,
+        arch: cell.arch,
+        variant: &cell.variant,
+        out_dir: dir,
+        jobs: ctx.make_jobs,
+        lockout_evidence: ctx.lockout_evidence,
+    };
+    let built = match kernel::build(&req, &mut |s| stage(&format!("build:{s}"))) {
+        Ok(b) => b,
+        Err(e) => return (None, Err(e)),
+    };
+    clock.next("image", stage);
+    let img = match vm::build_image(ctx.cache, ctx.repo, cell.arch).context("building the initramfs") {
+        Ok(img) => img,
+        Err(e) => return (Some(built.relinked), Err(e)),
+    };
+    clock.next("boot", stage);
+    let boot = vm::BootRequest {
+        arch: cell.arch,
+        kernel: &built.image,
+        initrd: &img.initrd,
+        guest: GuestParams {
+            scenario: cell.scenario.name(),
+            mib: cell.mib,
+            memory: cell.arch.machine().memory.guest_param(),
+            evidence: ctx.lockout_evidence,
+            run_word: &cell.variant.run_word,
+            must_call: &cell.variant.must_call,
+        },
+        timeout: Duration::from_secs(cell.timeout),
+        dir,
+        name: &cell.id(),
+    };
+    (Some(built.relinked), vm::boot(&boot, seen, stage))
 }
 
 /// Seconds spent per stage, in order.
@@ -186,125 +212,6 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
-}
-
-/// Boots the kernel and plays the scenario's host side until QEMU exits, the cell times out,
-/// or the guest goes quiet. Console to console.log, QEMU's own output to qemu.log.
-fn boot(
-    cell: &Cell,
-    evidence: bool,
-    kernel: &Path,
-    initrd: &Path,
-    dir: &Path,
-    host: &mut HostFacts,
-    stage: &mut dyn FnMut(&str),
-) -> Result<()> {
-    let m = cell.arch.machine();
-    crate::tools::require_cmd(m.qemu)?;
-    let console_log = dir.join("console.log");
-    let _ = std::fs::remove_file(&console_log);
-    std::fs::File::create(&console_log)?;
-    // Unix socket paths are limited to 108 bytes: keep the socket short and outside the results.
-    let sock = std::env::temp_dir().join(format!("ksmh-{}-{}.qmp", std::process::id(), cell.id()));
-    let _ = std::fs::remove_file(&sock);
-    let mut extra =
-        format!("ksmh.scenario={} ksmh.mib={} ksmh.memory={}", cell.scenario.name(), cell.mib, m.memory.guest_param());
-    extra.push_str(&format!(" ksmh.evidence={} ksmh.run_word={}", u8::from(evidence), cell.variant.run_word));
-    if !cell.variant.must_call.is_empty() {
-        extra.push_str(&format!(" ksmh.must_call={}", cell.variant.must_call.join(",")));
-    }
-    let args =
-        m.qemu_args(&BootSpec { kernel, initrd, console_log: &console_log, qmp_socket: &sock, cmdline_extra: &extra });
-    std::fs::write(dir.join("qemu-cmdline.txt"), format!("{} {}\n", m.qemu, args.join(" ")))?;
-    let qemu_log = dir.join("qemu.log");
-    let vm = crate::tools::Group::start(
-        duct::cmd(m.qemu, &args).stdin_null().stdout_path(&qemu_log).stderr_to_stdout().unchecked(),
-    )
-    .with_context(|| format!("starting {}", m.qemu))?;
-    let qmp = Qmp::connect(&sock, &dir.join("qmp.log"), Duration::from_secs(15));
-    let mut qmp = match qmp {
-        Ok(q) => q,
-        Err(e) => {
-            std::thread::sleep(Duration::from_millis(300));
-            anyhow::bail!(
-                "QEMU did not start: {e:#}\n{}\n(see {})",
-                crate::util::tail_lines(&qemu_log, 10),
-                qemu_log.display()
-            );
-        }
-    };
-    let t0 = Instant::now();
-    let mut last_output = Instant::now();
-    let mut offset = 0u64;
-    let mut pending = String::new();
-    let mut lineno = 0u64;
-    let result = loop {
-        let grew = read_new(&console_log, &mut offset, &mut pending)?;
-        if grew {
-            last_output = Instant::now();
-        }
-        while let Some(nl) = pending.find('\n') {
-            let line: String = pending.drain(..=nl).collect();
-            lineno += 1;
-            if let Some(mk) = markers::parse_line(&line, lineno) {
-                if mk.event == "phase" {
-                    if let Some(p) = mk.get("name") {
-                        stage(&format!("guest:{p}"));
-                    }
-                }
-                if mk.event == "hotplug-request" {
-                    match mk.get("action") {
-                        Some("add") => qmp.add_dimm("dimm0", DIMM_MIB)?,
-                        Some("remove") => {
-                            let r = qmp.remove_dimm("dimm0", Duration::from_secs(60));
-                            let empty = qmp.memory_devices().map(|n| n == 0).unwrap_or(false);
-                            host.dimm_removed = Some(r.is_ok() && empty);
-                            if let Err(e) = r {
-                                let _ = std::fs::write(dir.join("qmp-error.txt"), format!("{e:#}\n"));
-                            }
-                        }
-                        other => anyhow::bail!("guest asked for unknown hotplug action {other:?}"),
-                    }
-                }
-            }
-        }
-        if let Ok(Some(out)) = vm.handle.try_wait() {
-            host.qemu_exit = out.status.code();
-            break Ok(());
-        }
-        if crate::tools::interrupted() {
-            break Ok(());
-        }
-        if t0.elapsed() > Duration::from_secs(cell.timeout) {
-            host.timed_out = Some(format!("the cell's {} s timeout expired", cell.timeout));
-            break Ok(());
-        }
-        if last_output.elapsed() > INACTIVITY {
-            host.timed_out =
-                Some(format!("no console output for {} s: the guest stopped making progress", INACTIVITY.as_secs()));
-            break Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    drop(qmp);
-    drop(vm); // kills the process group if still running
-    let _ = read_new(&console_log, &mut offset, &mut pending);
-    let _ = std::fs::remove_file(&sock);
-    result
-}
-
-fn read_new(path: &Path, offset: &mut u64, pending: &mut String) -> Result<bool> {
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    if len <= *offset {
-        return Ok(false);
-    }
-    f.seek(SeekFrom::Start(*offset))?;
-    let mut buf = Vec::with_capacity((len - *offset) as usize);
-    f.take(len - *offset).read_to_end(&mut buf)?;
-    *offset += buf.len() as u64;
-    pending.push_str(&String::from_utf8_lossy(&buf));
-    Ok(true)
 }
 
 /// The most severe verdict of the cells (ERROR when no cell ran: nothing was shown to work).

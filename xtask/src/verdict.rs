@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::console::markers::GuestReport;
 use crate::console::{Analysis, Category, Finding};
 use crate::lockout::{Evidence, Window};
 use crate::matrix::{Expectation, Scenario};
+use crate::vm::markers::GuestReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]

@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use xtask::arch::{Arch, MemoryMode};
-use xtask::console::{self, markers};
+use xtask::console;
 use xtask::lockout;
 use xtask::matrix::{self, Expectation, Scenario};
 use xtask::verdict::{self, HostFacts, Outcome};
+use xtask::vm::markers;
 
 fn fixture(cell: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));

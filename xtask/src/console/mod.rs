@@ -112,7 +112,6 @@ mod headers;
 mod identity;
 mod lockdep;
 mod machine;
-pub mod markers;
 mod normalize;
 mod reader;
 mod report;

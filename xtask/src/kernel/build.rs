@@ -8,12 +8,13 @@ use std::time::{Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
+use super::kconfig;
+use super::patches;
+use super::rustcore;
+use super::source::{self, KernelSource};
 use crate::arch::Arch;
 use crate::cache::Cache;
-use crate::kconfig;
 use crate::matrix::Variant;
-use crate::patches;
-use crate::source::{self, KernelSource};
 use crate::tools;
 
 pub struct BuildRequest<'a> {
@@ -169,9 +170,9 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     let mut extra: Vec<String> = vec![format!("-j{}", req.jobs)];
     if req.variant.rust {
         stage("rust-core");
-        let rs = crate::rustcore::ensure_sysroot(req.cache, m.rust_target)?;
+        let rs = rustcore::ensure_sysroot(req.cache, m.rust_target)?;
         let crate_dir = rust_crate(req)?;
-        extra.extend(crate::rustcore::make_vars(&rs, &crate_dir));
+        extra.extend(rustcore::make_vars(&rs, &crate_dir));
     }
     stage("build");
     let image = m.image_path(&out);

@@ -10,6 +10,39 @@ use serde::{Deserialize, Serialize};
 pub const TAG: &str = "@@KSMH ";
 pub const PROTOCOL: u32 = 1;
 
+/// What the host tells the guest: `ksmh.NAME=value` words on the kernel command line, read by
+/// images/init's `param NAME DEFAULT`.
+pub struct GuestParams<'a> {
+    pub scenario: &'a str,
+    /// MiB the workload maps and KSM merges.
+    pub mib: u32,
+    /// `movable` (boot memory has a Movable zone) or `hotplug` (ask the host for a DIMM).
+    pub memory: &'a str,
+    /// Define the kprobe events behind the lockout evidence and dump their trace.
+    pub evidence: bool,
+    /// The kernel symbol holding KSM's run word.
+    pub run_word: &'a str,
+    /// Kernel functions whose calls prove the variant's code ran.
+    pub must_call: &'a [String],
+}
+
+impl GuestParams<'_> {
+    pub fn cmdline(&self) -> String {
+        let mut s = format!(
+            "ksmh.scenario={} ksmh.mib={} ksmh.memory={} ksmh.evidence={} ksmh.run_word={}",
+            self.scenario,
+            self.mib,
+            self.memory,
+            u8::from(self.evidence),
+            self.run_word
+        );
+        if !self.must_call.is_empty() {
+            s.push_str(&format!(" ksmh.must_call={}", self.must_call.join(",")));
+        }
+        s
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Marker {
     pub line: u64,
