@@ -5,9 +5,8 @@
 
 pub mod arch;
 pub mod cache;
-pub mod commands;
+pub mod cmd;
 pub mod console;
-pub mod host;
 pub mod kernel;
 pub mod known;
 pub mod lockout;

@@ -2,7 +2,7 @@
 //! as cells on every arch, and whether the harness judged each as it must. Pure.
 
 use crate::matrix::{Cell, MatrixFile};
-use crate::runner::CellResult;
+use crate::report::CellResult;
 
 /// One cell per (arch, mutant), in arch order and, within an arch, grouped by base variant
 /// (fewer rebuilds when the lane switches patch series).

@@ -1,21 +1,151 @@
-//! One cell, end to end: build -> image -> boot + scenario (QMP on arm64) -> console analysis
-//! -> verdict. It never returns an error: whatever goes wrong becomes the cell's ERROR or
-//! TIMEOUT verdict, and every log stays in the cell's folder.
+//! Cells, end to end. One cell: build -> image -> boot + scenario (QMP on arm64) -> console
+//! analysis -> verdict; it never returns an error: whatever goes wrong becomes the cell's ERROR
+//! or TIMEOUT verdict, and every log stays in the cell's folder. Several: [`run_cells`], in
+//! lanes (one per arch with `--jobs`), the report rewritten after every cell.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::arch::MemoryMode;
 use crate::cache::Cache;
-use crate::console::{self, Analysis};
+use crate::console;
 use crate::kernel::{self, KernelSource};
-use crate::matrix::{Cell, Expectation};
-use crate::verdict::{self, HostFacts, Outcome, Verdict};
+use crate::matrix::{self, Cell, MatrixFile};
+use crate::progress::Progress;
+use crate::report::{self, CellResult, Results};
+use crate::tools;
+use crate::verdict::{self, HostFacts};
 use crate::vm;
-use crate::vm::markers::{self, GuestParams, GuestReport};
+use crate::vm::markers::{self, GuestParams};
+
+/// How cells are run, whatever the command: the options every cell-running command takes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub cache: Cache,
+    /// `--kernel-src` (else the matrix's kernel.source, else Debian's embedded tree).
+    pub kernel_src: Option<PathBuf>,
+    /// The matrix file.
+    pub matrix: PathBuf,
+    /// make -j
+    pub make_jobs: usize,
+    /// Cells run at once (one lane per arch at most: an arch's cells share one build tree).
+    pub jobs: usize,
+    /// Kernel tracing for the `lockout-held` check (`--no-lockout-evidence` turns it off).
+    pub lockout_evidence: bool,
+}
+
+impl Options {
+    pub fn load_matrix(&self) -> Result<MatrixFile> {
+        matrix::load(&self.matrix)
+    }
+
+    /// `--kernel-src` wins over the matrix's kernel.source.
+    pub fn kernel_src(&self, m: &MatrixFile) -> Option<PathBuf> {
+        self.kernel_src.clone().or_else(|| (m.kernel.source != "debian").then(|| PathBuf::from(&m.kernel.source)))
+    }
+
+    /// The words reproduce.sh needs beyond the cell: the options that differ from the defaults.
+    fn repro_args(&self, m: &MatrixFile) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(k) = self.kernel_src(m) {
+            v.push("--kernel-src".into());
+            v.push(k.display().to_string());
+        }
+        if !self.lockout_evidence {
+            v.push("--no-lockout-evidence".into());
+        }
+        if self.matrix != matrix::default_path(&crate::paths::repo_root()) {
+            v.push("--matrix".into());
+            v.push(self.matrix.display().to_string());
+        }
+        v
+    }
+}
+
+/// Runs `cells` into `dir`, always writing the report, even on interruption: metadata.json
+/// first, then results.json, junit.xml and summary.md after every cell and at the end.
+pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Result<Results> {
+    let started = crate::util::now_rfc3339();
+    let repo = crate::paths::repo_root();
+    let src = kernel::resolve_source(&o.cache, o.kernel_src(m).as_deref())?;
+    let ids: Vec<String> = cells.iter().map(Cell::id).collect();
+    let run = serde_json::json!({ "cells": ids, "matrix": o.matrix, "cache": o.cache.root() });
+    report::write_metadata(dir, &repo, &src, run)?;
+    let progress = Progress::new();
+    progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
+    let repro = o.repro_args(m);
+    let known = crate::known::load(&repo.join("configs/known-issues.yaml"))?;
+    let ctx = Context {
+        cache: &o.cache,
+        repo: &repo,
+        src: &src,
+        make_jobs: o.make_jobs,
+        repro_args: &repro,
+        known: &known,
+        lockout_evidence: o.lockout_evidence,
+    };
+    let done: Mutex<Vec<CellResult>> = Mutex::new(Vec::new());
+    let run_lane = |lane: &[&Cell]| -> Result<()> {
+        for cell in lane {
+            if tools::interrupted() {
+                return Ok(());
+            }
+            let mut p = progress.cell(&cell.id());
+            let r = run_cell(&ctx, cell, &dir.join(cell.id()), &mut |s| p.stage(s));
+            p.finish(&format!("{} {}", r.verdict.outcome.name(), r.verdict.reason));
+            let mut d = done.lock().unwrap();
+            d.push(r);
+            // Partial report after every cell: a killed run still leaves the finished cells reported.
+            let mut partial = results_of(&started, &cells, d.clone(), tools::interrupted());
+            partial.in_progress = true;
+            report::write(dir, &partial)?;
+        }
+        Ok(())
+    };
+    for group in lanes(&cells, o.jobs).chunks(o.jobs.max(1)) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = group.iter().map(|l| s.spawn(|| run_lane(l))).collect();
+            handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lane panicked"))))
+        })?;
+    }
+    let results = results_of(&started, &cells, done.into_inner().unwrap(), tools::interrupted());
+    report::write(dir, &results)?;
+    Ok(results)
+}
+
+/// Lanes: cells of one arch stay in order in one lane (they share a build tree and switch
+/// variants incrementally); with `jobs` > 1 up to that many arch lanes run side by side.
+fn lanes(cells: &[Cell], jobs: usize) -> Vec<Vec<&Cell>> {
+    if jobs <= 1 {
+        return vec![cells.iter().collect()];
+    }
+    let mut by_arch: Vec<Vec<&Cell>> = Vec::new();
+    for cell in cells {
+        match by_arch.iter_mut().find(|l| l[0].arch == cell.arch) {
+            Some(l) => l.push(cell),
+            None => by_arch.push(vec![cell]),
+        }
+    }
+    by_arch
+}
+
+/// The report of the cells run so far, in plan order whatever order the lanes finished in.
+fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interrupted: bool) -> Results {
+    done.sort_by_key(|r| planned.iter().position(|c| c.id() == r.id));
+    Results {
+        schema: report::SCHEMA,
+        started: started.to_string(),
+        finished: crate::util::now_rfc3339(),
+        interrupted,
+        in_progress: false,
+        outcome: report::outcome_of(&done),
+        not_run: planned.iter().map(Cell::id).filter(|id| !done.iter().any(|r| &r.id == id)).collect(),
+        cells: done,
+    }
+}
 
 pub struct Context<'a> {
     pub cache: &'a Cache,
@@ -29,35 +159,9 @@ pub struct Context<'a> {
     pub lockout_evidence: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CellResult {
-    pub id: String,
-    pub arch: String,
-    pub variant: String,
-    pub scenario: String,
-    pub expectation: Expectation,
-    pub verdict: Verdict,
-    pub findings: Analysis,
-    pub guest: GuestReport,
-    /// The offline lockout as the kernel's trace showed it (None: evidence off).
-    #[serde(default)]
-    pub lockout: Option<crate::lockout::Evidence>,
-    pub host: HostFacts,
-    /// Seconds per stage, in order.
-    pub stages: Vec<(String, f64)>,
-    pub kernel_rebuilt: Option<bool>,
-    pub dir: PathBuf,
-}
-
-impl CellResult {
-    pub fn seconds(&self) -> f64 {
-        self.stages.iter().map(|s| s.1).sum()
-    }
-}
-
 pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&str)) -> CellResult {
     let _ = std::fs::create_dir_all(dir);
-    write_reproduce(ctx, cell, dir);
+    report::write_reproduce(dir, ctx.repo, cell, ctx.repro_args);
     let mut clock = StageClock { stages: Vec::new(), t: Instant::now(), current: "build".into() };
     stage("build");
     let mut seen = vm::Observed::default();
@@ -68,7 +172,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         harness_error: outcome.err().map(|e| format!("{}: {e:#}", clock.current)),
         dimm_removed: seen.dimm_removed,
         dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug,
-        interrupted: crate::tools::interrupted(),
+        interrupted: tools::interrupted(),
     };
     clock.next("analyze", stage);
     let text = std::fs::read(dir.join("console.log")).unwrap_or_default();
@@ -177,44 +281,4 @@ impl StageClock {
             stage(name);
         }
     }
-}
-
-fn write_reproduce(ctx: &Context, cell: &Cell, dir: &Path) {
-    let mut words = vec![
-        "cargo".to_string(),
-        "xtask".into(),
-        "run".into(),
-        "--arch".into(),
-        cell.arch.name().into(),
-        "--variant".into(),
-        cell.variant.name.clone(),
-        "--scenario".into(),
-        cell.scenario.name().into(),
-        "--mib".into(),
-        cell.mib.to_string(),
-    ];
-    words.extend(ctx.repro_args.iter().cloned());
-    let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
-    let script = format!(
-        "#!/bin/sh\n# Reruns exactly this cell ({}) from the repository it came from.\nset -e\ncd {}\nexec {}\n",
-        cell.id(),
-        shell_quote(&ctx.repo.display().to_string()),
-        quoted.join(" ")
-    );
-    let p = dir.join("reproduce.sh");
-    let _ = std::fs::write(&p, script);
-    let _ = std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755));
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-/// The most severe verdict of the cells (ERROR when no cell ran: nothing was shown to work).
-pub fn outcome_of(results: &[CellResult]) -> Outcome {
-    Outcome::worst(results.iter().map(|r| r.verdict.outcome))
 }

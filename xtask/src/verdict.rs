@@ -80,6 +80,12 @@ pub struct Check {
     pub skipped: bool,
 }
 
+impl Check {
+    pub fn new(name: impl Into<String>, ok: bool, detail: impl Into<String>) -> Check {
+        Check { name: name.into(), ok, detail: detail.into(), skipped: false }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {
     pub outcome: Outcome,

@@ -1,13 +1,28 @@
-//! Host requirements: what `doctor` checks, what `setup` installs (Debian/Ubuntu, apt).
+//! `cargo xtask setup`, and the host requirements that it installs and `doctor` checks
+//! (Debian/Ubuntu, apt).
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
+use super::CacheDir;
 use crate::arch::{Arch, FIRMWARE_AARCH64};
 use crate::cache::Cache;
 use crate::tools;
+
+/// Install everything this harness needs (Debian/Ubuntu, apt; idempotent)
+#[derive(clap::Args)]
+pub struct Setup {
+    #[command(flatten)]
+    cache: CacheDir,
+}
+
+impl Setup {
+    pub fn run(self) -> Result<i32> {
+        setup(&self.cache.cache()).map(|_| 0)
+    }
+}
 
 pub enum Probe {
     /// An executable on PATH (its package: [`tools::PACKAGES`]).
@@ -75,36 +90,9 @@ impl Requirement {
     }
 }
 
-/// `doctor`: every requirement as found/missing, with the fix. Returns whether all were found.
-pub fn doctor(cache: &Cache) -> bool {
-    let mut all = true;
-    let mut line = |ok: bool, what: &str, fix: &str| {
-        all &= ok;
-        if ok {
-            println!("  found    {what}");
-        } else {
-            println!("  MISSING  {what:<44} fix: {fix}");
-        }
-    };
-    println!("host requirements:");
-    for r in REQUIREMENTS {
-        line(r.found(), r.what, &r.fix());
-    }
-    for arch in Arch::ALL {
-        let p = cache.busybox(arch);
-        line(p.exists(), &format!("static busybox for {arch} ({})", p.display()), "cargo xtask setup");
-    }
-    // Which toolchain the rust variant will use (its absence is the requirement above).
-    if let Ok(t) = crate::kernel::rust_toolchain() {
-        println!("  using    {} ({}) for the rust-ksm kernel object", t.rustc.display(), t.source);
-    }
-    println!("cache: {}", cache.root().display());
-    all
-}
-
-/// `setup`: apt-installs what is missing and fetches static busybox per guest arch.
-/// Idempotent: when everything is there it runs no apt command at all.
-pub fn setup(cache: &Cache) -> Result<()> {
+/// Apt-installs what is missing and fetches static busybox per guest arch. Idempotent: when
+/// everything is there it runs no apt command at all.
+fn setup(cache: &Cache) -> Result<()> {
     let mut missing: Vec<&str> =
         REQUIREMENTS.iter().filter(|r| !r.found()).flat_map(|r| r.package().split(' ')).collect();
     missing.sort();
