@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::console::{Analysis, Category, Finding};
+use crate::console::{Analysis, Category, Finding, Kind};
 use crate::lockout::{Evidence, Window};
 use crate::matrix::{Expectation, Scenario};
 use crate::vm::markers::GuestReport;
@@ -357,7 +357,7 @@ pub fn judge(i: &Inputs) -> Verdict {
             if problems.is_empty() { "none".into() } else { titles(&problems) },
         ),
         Expectation::Splat { locks } => {
-            let hit = lockdep.iter().any(|f| f.kind == "circular_locking" && names_all(f, locks));
+            let hit = lockdep.iter().any(|f| f.kind == Kind::CircularLocking && names_all(f, locks));
             check(
                 "expected-splat",
                 hit,

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use xtask::console::cli::run_analyze_to;
-use xtask::console::{analyze_bytes, analyze_reader, Analyzer, Category, MAX_FINDINGS, MAX_LINE};
+use xtask::console::{analyze_bytes, analyze_reader, Analyzer, Category, Kind, MAX_FINDINGS, MAX_LINE};
 
 fn fixture(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/console").join(name);
@@ -21,7 +21,7 @@ const TITLE: &str =
 
 fn the_splat(text: &str) -> xtask::console::Finding {
     let a = analyze_bytes(text.as_bytes());
-    let mut f = a.findings.into_iter().filter(|f| f.kind == "circular_locking");
+    let mut f = a.findings.into_iter().filter(|f| f.kind == Kind::CircularLocking);
     let one = f.next().expect("a circular locking finding");
     assert!(f.next().is_none());
     one
@@ -194,7 +194,7 @@ fn distinct_findings_are_capped() {
     }
     let a = analyze_bytes(log.as_bytes());
     assert_eq!(a.findings.len(), MAX_FINDINGS + 1);
-    assert!(a.findings.iter().any(|f| f.kind == "analyzer_overflow" && f.category == Category::LogLoss));
+    assert!(a.findings.iter().any(|f| f.kind == Kind::AnalyzerOverflow && f.category == Category::LogLoss));
 }
 
 #[test]

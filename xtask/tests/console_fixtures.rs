@@ -154,7 +154,7 @@ fn transport_prefixes_do_not_change_findings() {
     let key = |a: &Analysis| {
         a.findings
             .iter()
-            .map(|f| (f.kind.clone(), f.title.clone(), f.fingerprint.clone(), f.count, f.first_line, f.last_line))
+            .map(|f| (f.kind, f.title.clone(), f.fingerprint.clone(), f.count, f.first_line, f.last_line))
             .collect::<Vec<_>>()
     };
     for log in fixtures() {

@@ -150,7 +150,7 @@ fn every_header_classifies_and_titles() {
         let problems: Vec<_> = a.problems().collect();
         let ok = problems.len() == 1
             && problems[0].category == *category
-            && problems[0].kind == *kind
+            && problems[0].kind.as_str() == *kind
             && problems[0].title == *title;
         if !ok {
             let got: Vec<_> = problems.iter().map(|f| format!("{}/{}: {}", f.category, f.kind, f.title)).collect();

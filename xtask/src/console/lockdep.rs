@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::frames;
-use super::LockdepDetail;
+use super::{Kind, LockdepDetail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -44,7 +44,7 @@ pub(crate) enum Fed {
 }
 
 pub(crate) struct Parser {
-    kind: &'static str,
+    kind: Kind,
     slot: Slot,
     section: Section,
     pub d: LockdepDetail,
@@ -64,7 +64,7 @@ pub(crate) struct Parser {
 const CAP: usize = 64;
 
 impl Parser {
-    pub(crate) fn new(kind: &'static str) -> Self {
+    pub(crate) fn new(kind: Kind) -> Self {
         Parser {
             kind,
             slot: Slot::None,
@@ -120,7 +120,7 @@ impl Parser {
         if is_rule(t) {
             if t.starts_with('-') && !self.dashes_seen {
                 self.dashes_seen = true;
-                if self.kind == "suspicious_rcu_usage" {
+                if self.kind == Kind::SuspiciousRcuUsage {
                     self.slot = Slot::RcuLoc;
                 }
             }

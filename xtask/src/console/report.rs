@@ -10,7 +10,7 @@ use super::headers::{Body, Def, Done, HeaderMatch, Src};
 use super::identity::{self, normalize_text};
 use super::lockdep;
 use super::normalize::Caller;
-use super::{Category, Finding};
+use super::{Category, Finding, Kind};
 
 /// Frames kept per trace.
 const MAX_FRAMES: usize = 64;
@@ -36,7 +36,7 @@ pub(crate) enum Absorb {
 pub(crate) struct Report {
     def: &'static Def,
     category: Category,
-    kind: &'static str,
+    kind: Kind,
     body: Body,
     done: Done,
     pub key: Option<Caller>,
@@ -122,27 +122,27 @@ impl Report {
     /// s390 `illegal operation`, arm64 `Internal error: Oops - BUG`, ...).
     fn refine_die(&mut self, die: Option<&str>, s390: bool) {
         let die = die.unwrap_or("Oops").trim();
-        let internal = self.def.kind == "internal_error";
-        let (cat, kind, title): (Category, &'static str, String) = if die.contains("stack overflow")
+        let internal = self.def.kind == Kind::InternalError;
+        let (cat, kind, title): (Category, Kind, String) = if die.contains("stack overflow")
             || die.contains("stack guard")
         {
-            (Category::Oops, "stack_overflow", "kernel stack overflow".into())
+            (Category::Oops, Kind::StackOverflow, "kernel stack overflow".into())
         } else if die.starts_with("Oops - BUG") || die == "BUG" {
-            (Category::Bug, "kernel_bug", "kernel BUG".into())
+            (Category::Bug, Kind::KernelBug, "kernel BUG".into())
         } else if internal {
-            (Category::Oops, "internal_error", format!("Internal error: {die}"))
+            (Category::Oops, Kind::InternalError, format!("Internal error: {die}"))
         } else if die == "Oops" {
-            (Category::Oops, "oops", "Oops".into())
+            (Category::Oops, Kind::Oops, "Oops".into())
         } else if die.starts_with("general protection fault") {
-            (Category::Oops, "general_protection_fault", "general protection fault".into())
+            (Category::Oops, Kind::GeneralProtectionFault, "general protection fault".into())
         } else if die == "invalid opcode" {
-            (Category::Oops, "invalid_opcode", "invalid opcode".into())
+            (Category::Oops, Kind::InvalidOpcode, "invalid opcode".into())
         } else if s390 {
-            (Category::Oops, "program_check", die.to_string())
+            (Category::Oops, Kind::ProgramCheck, die.to_string())
         } else {
             (
                 Category::Oops,
-                "oops",
+                Kind::Oops,
                 format!("Oops: {}", normalize_text(die.trim_start_matches("Oops").trim_start_matches([' ', '-', ':']))),
             )
         };
@@ -156,7 +156,7 @@ impl Report {
     }
 
     pub(crate) fn is_oom_kill(&self) -> Option<u32> {
-        (self.kind == "oom_kill").then(|| self.victim.as_ref().and_then(|v| v.1)).flatten()
+        (self.kind == Kind::OomKill).then(|| self.victim.as_ref().and_then(|v| v.1)).flatten()
     }
 
     fn stack_seen(&self) -> bool {
@@ -171,7 +171,7 @@ impl Report {
             self.good(line);
             return Absorb::Yes;
         }
-        if def.kind == "warn" && self.kind == "debug_locks_warn_on" && !self.absorbed_warn && !self.stack_seen() {
+        if def.kind == Kind::Warn && self.kind == Kind::DebugLocksWarnOn && !self.absorbed_warn && !self.stack_seen() {
             self.absorbed_warn = true;
             self.body = Body::Stack;
             if def.done == Done::EndMarker {
@@ -188,14 +188,14 @@ impl Report {
             self.good(line);
             return Absorb::Yes;
         }
-        if def.kind == "oom_kill" && def.body == Body::Single && self.body == Body::OomDump {
+        if def.kind == Kind::OomKill && def.body == Body::Single && self.body == Body::OomDump {
             if let Some(v) = m.cap("victim") {
                 self.victim = Some((v.to_string(), m.num("vpid")));
             }
             self.good(line);
             // `Out of memory: Kill process N (x) score .. or sacrifice child` (3.x) is followed
             // by its `Killed process N (x)`; only the past tense ends the report.
-            let killed = m.cap("ed").is_some() || def.re.starts_with("^Killed");
+            let killed = m.cap("ed").is_some() || def.kill_done;
             if killed {
                 self.saw_end = true;
                 return Absorb::YesAndClose;
@@ -376,19 +376,19 @@ impl Report {
             self.pid = self.pid.or_else(|| words.find_map(|w| w.strip_prefix("pid:")).and_then(|p| p.parse().ok()));
         }
         match self.kind {
-            "kasan" if self.access.is_none() => {
+            Kind::Kasan if self.access.is_none() => {
                 if t.starts_with("Read ") {
                     self.access = Some("Read");
                 } else if t.starts_with("Write ") {
                     self.access = Some("Write");
                 }
             }
-            "workqueue_leaked_lock" => {
+            Kind::WorkqueueLeakedLock => {
                 if let Some(f) = t.strip_prefix("last function: ") {
                     self.last_function = Some(frames::normalize_symbol(f));
                 }
             }
-            "paging_request" => {
+            Kind::PagingRequest => {
                 // s390 prints the failing address on its own line; low addresses are NULL
                 // dereferences, named like arm64 and x86 name them.
                 if let Some(a) = t.strip_prefix("Failing address: ") {
@@ -404,8 +404,8 @@ impl Report {
     pub(crate) fn finish(self, cut: bool) -> Finding {
         let mut kind = self.kind;
         let mut def_title = self.def.title;
-        if kind == "paging_request" && self.failing_addr.is_some_and(|a| a < 4096) {
-            kind = "null_pointer";
+        if kind == Kind::PagingRequest && self.failing_addr.is_some_and(|a| a < 4096) {
+            kind = Kind::NullPointer;
             def_title = "BUG: kernel NULL pointer dereference";
         }
         let complete = match self.done {
@@ -484,9 +484,9 @@ impl Report {
                 .map(|f| f.to_string())
                 .collect(),
         };
-        let fingerprint = identity::fingerprint(kind, &title, &keys);
+        let fingerprint = identity::fingerprint(kind.as_str(), &title, &keys);
         let (task, pid) = match (&self.victim, kind) {
-            (Some((v, p)), "oom_kill") => (Some(v.clone()), p.or(self.pid)),
+            (Some((v, p)), Kind::OomKill) => (Some(v.clone()), p.or(self.pid)),
             _ => (
                 self.task.clone().or_else(|| ld.and_then(|p| p.task.clone())),
                 self.pid.or_else(|| ld.and_then(|p| p.pid)),
@@ -494,7 +494,7 @@ impl Report {
         };
         Finding {
             category: self.category,
-            kind: kind.to_string(),
+            kind,
             title,
             fingerprint,
             first_line: self.first_line,
