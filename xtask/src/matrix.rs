@@ -205,8 +205,45 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub fn id(&self) -> String {
-        format!("{}-{}-{}", self.arch, self.variant.name, self.scenario.name())
+    pub fn id(&self) -> CellId {
+        CellId { arch: self.arch, variant: self.variant.name.clone(), scenario: self.scenario }
+    }
+}
+
+/// Which cell: `arch-variant-scenario` as text (the name of its results folder, `--cell`,
+/// known-issue scopes); typed wherever it is passed on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "CellIdFields", from = "CellIdFields")]
+pub struct CellId {
+    pub arch: Arch,
+    pub variant: String,
+    pub scenario: Scenario,
+}
+
+impl std::fmt::Display for CellId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-{}", self.arch, self.variant, self.scenario.name())
+    }
+}
+
+/// A cell id in cell.json and results.json: the text, then the parts.
+#[derive(Serialize, Deserialize)]
+struct CellIdFields {
+    id: String,
+    arch: Arch,
+    variant: String,
+    scenario: Scenario,
+}
+
+impl From<CellId> for CellIdFields {
+    fn from(c: CellId) -> Self {
+        CellIdFields { id: c.to_string(), arch: c.arch, variant: c.variant, scenario: c.scenario }
+    }
+}
+
+impl From<CellIdFields> for CellId {
+    fn from(f: CellIdFields) -> Self {
+        CellId { arch: f.arch, variant: f.variant, scenario: f.scenario }
     }
 }
 
@@ -275,7 +312,10 @@ pub fn matches(cell: &Cell, term: &str) -> bool {
         Some(("scenario", v)) => cell.scenario.name() == v,
         Some(_) => false,
         None => {
-            term == cell.arch.name() || term == cell.variant.name || term == cell.scenario.name() || term == cell.id()
+            term == cell.arch.name()
+                || term == cell.variant.name
+                || term == cell.scenario.name()
+                || term == cell.id().to_string()
         }
     }
 }
@@ -324,11 +364,11 @@ pub fn select(m: &MatrixFile, s: &Selection) -> Result<Vec<Cell>> {
     let mut cells = plan(m, &s.only, &s.skip);
     if !s.cells.is_empty() {
         for id in &s.cells {
-            if !cells.iter().any(|c| &c.id() == id) {
+            if !cells.iter().any(|c| c.id().to_string() == *id) {
                 bail!("no cell {id:?} in the matrix (see `cargo xtask matrix --list`)");
             }
         }
-        cells.retain(|c| s.cells.contains(&c.id()));
+        cells.retain(|c| s.cells.contains(&c.id().to_string()));
     }
     if let Some((i, n)) = s.shard {
         // Contiguous shards keep one arch's cells together, so each shard builds as few trees as possible.

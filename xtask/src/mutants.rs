@@ -37,7 +37,7 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
 /// Whether the harness caught the mutant: the expected outcome, with the named check failing.
 /// Returns a one-line account either way.
 pub fn caught(m: &MatrixFile, r: &CellResult) -> (bool, String) {
-    let Some(mu) = r.variant.strip_prefix("mutant-").and_then(|n| m.mutants.get(n)) else {
+    let Some(mu) = r.id.variant.strip_prefix("mutant-").and_then(|n| m.mutants.get(n)) else {
         return (false, format!("{}: not a mutant of this matrix", r.id));
     };
     let check = r.verdict.checks.iter().find(|c| c.name == mu.check);
@@ -79,7 +79,10 @@ mod tests {
             assert_eq!(c.expectation, base.expectation(mu.scenario));
         }
         let only = plan(&m, &["no-lockout-rust".into(), "arm64".into()], &[]);
-        assert_eq!(only.iter().map(Cell::id).collect::<Vec<_>>(), vec!["arm64-mutant-no-lockout-rust-offline"]);
+        assert_eq!(
+            only.iter().map(|c| c.id().to_string()).collect::<Vec<_>>(),
+            vec!["arm64-mutant-no-lockout-rust-offline"]
+        );
         assert!(!plan(&m, &[], &["no-lockout-c".into()]).iter().any(|c| c.variant.name == "mutant-no-lockout-c"));
     }
 }

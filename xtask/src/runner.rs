@@ -71,7 +71,7 @@ pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> R
     let started = crate::util::now_rfc3339();
     let repo = crate::paths::repo_root();
     let src = kernel::resolve_source(&o.cache, o.kernel_src(m).as_deref())?;
-    let ids: Vec<String> = cells.iter().map(Cell::id).collect();
+    let ids: Vec<String> = cells.iter().map(|c| c.id().to_string()).collect();
     let run = serde_json::json!({ "cells": ids, "matrix": o.matrix, "cache": o.cache.root() });
     report::write_metadata(dir, &repo, &src, run)?;
     let progress = Progress::new();
@@ -93,8 +93,9 @@ pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> R
             if tools::interrupted() {
                 return Ok(());
             }
-            let mut p = progress.cell(&cell.id());
-            let r = run_cell(&ctx, cell, &dir.join(cell.id()), &mut |s| p.stage(s));
+            let id = cell.id().to_string();
+            let mut p = progress.cell(&id);
+            let r = run_cell(&ctx, cell, &dir.join(&id), &mut |s| p.stage(s));
             p.finish(&format!("{} {}", r.verdict.outcome.name(), r.verdict.reason));
             let mut d = done.lock().unwrap();
             d.push(r);
@@ -142,7 +143,12 @@ fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interr
         interrupted,
         in_progress: false,
         outcome: report::outcome_of(&done),
-        not_run: planned.iter().map(Cell::id).filter(|id| !done.iter().any(|r| &r.id == id)).collect(),
+        not_run: planned
+            .iter()
+            .map(Cell::id)
+            .filter(|id| !done.iter().any(|r| &r.id == id))
+            .map(|id| id.to_string())
+            .collect(),
         cells: done,
     }
 }
@@ -191,16 +197,13 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         boot_line_seen,
         known: ctx.known,
         today: &crate::known::today(),
-        cell: &cell.id(),
+        cell: &cell.id().to_string(),
         lockout: lockout.as_ref(),
         must_call: &cell.variant.must_call,
     });
     clock.next("", &mut |_| {});
     let r = CellResult {
         id: cell.id(),
-        arch: cell.arch.name().into(),
-        variant: cell.variant.name.clone(),
-        scenario: cell.scenario.name().into(),
         expectation: cell.expectation.clone(),
         verdict,
         findings: analysis,
@@ -261,7 +264,7 @@ fn build_and_boot(
         },
         timeout: Duration::from_secs(cell.timeout),
         dir,
-        name: &cell.id(),
+        name: &cell.id().to_string(),
     };
     (Some(built.relinked), vm::boot(&boot, seen, stage))
 }

@@ -64,7 +64,7 @@ impl Bench {
                 r.cells.len(),
                 r.outcome.name()
             );
-            let cell_seconds: BTreeMap<String, f64> = r.cells.iter().map(|c| (c.id.clone(), c.seconds())).collect();
+            let cell_seconds: BTreeMap<String, f64> = r.cells.iter().map(|c| (c.id.to_string(), c.seconds())).collect();
             runs.push(
                 serde_json::json!({ "pass": name, "wall_seconds": wall, "cells": r.cells.len(), "outcome": r.outcome,
                 "stage_seconds": stages, "cell_seconds": cell_seconds }),

@@ -9,7 +9,7 @@ use xshell::cmd;
 
 use super::{Filter, Jobs, KernelOpts};
 use crate::arch::Arch;
-use crate::matrix::{self, Cell, MatrixFile, Scenario, Selection, Variant};
+use crate::matrix::{self, Cell, CellId, MatrixFile, Scenario, Selection, Variant};
 use crate::report::{self, CellResult};
 use crate::runner::{self, Options};
 use crate::verdict::{Check, Outcome};
@@ -38,7 +38,7 @@ impl Test {
         eprintln!("== real boots: the matrix, as shards 1/2 and 2/2, then report merge");
         let m = o.load_matrix()?;
         let selection = self.filter.selection();
-        let planned: Vec<String> = matrix::select(&m, &selection)?.iter().map(Cell::id).collect();
+        let planned: Vec<CellId> = matrix::select(&m, &selection)?.iter().map(Cell::id).collect();
         let mut shard_dirs = Vec::new();
         for i in 1..=2 {
             let cells = matrix::select(&m, &Selection { shard: Some((i, 2)), ..selection.clone() })?;
@@ -49,7 +49,7 @@ impl Test {
         let dir = self.opts.results.stamped("test");
         let r = report::merge(&dir, &shard_dirs)?;
         println!("{}", report::table(&r));
-        let merged: Vec<String> = r.cells.iter().map(|c| c.id.clone()).collect();
+        let merged: Vec<CellId> = r.cells.iter().map(|c| c.id.clone()).collect();
         let merge_ok = merged == planned;
         let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
         let fail = r.cells.len() - pass + r.not_run.len();

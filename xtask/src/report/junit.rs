@@ -29,8 +29,8 @@ pub(super) fn junit(results: &Results) -> Result<String> {
                 s
             }
         };
-        let mut tc = TestCase::new(c.scenario.clone(), status);
-        tc.set_classname(format!("{}.{}", c.arch, c.variant));
+        let mut tc = TestCase::new(c.id.scenario.name(), status);
+        tc.set_classname(format!("{}.{}", c.id.arch, c.id.variant));
         tc.set_time(std::time::Duration::from_secs_f64(c.seconds()));
         tc.set_system_out(format!(
             "verdict: {} ({})\nfolder: {}\n",
@@ -38,7 +38,8 @@ pub(super) fn junit(results: &Results) -> Result<String> {
             c.verdict.reason,
             c.dir.display()
         ));
-        suites.entry(c.arch.clone()).or_insert_with(|| TestSuite::new(c.arch.clone())).add_test_case(tc);
+        let arch = c.id.arch.name().to_string();
+        suites.entry(arch.clone()).or_insert_with(|| TestSuite::new(arch)).add_test_case(tc);
     }
     for (_, s) in suites {
         report.add_test_suite(s);

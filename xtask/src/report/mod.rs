@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::console::{Analysis, Finding};
 use crate::lockout::Evidence;
-use crate::matrix::Expectation;
+use crate::matrix::{CellId, Expectation};
 use crate::verdict::{HostFacts, Outcome, Verdict};
 use crate::vm::markers::GuestReport;
 
@@ -39,10 +39,9 @@ pub struct Results {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellResult {
-    pub id: String,
-    pub arch: String,
-    pub variant: String,
-    pub scenario: String,
+    /// Written as `id`, `arch`, `variant`, `scenario`.
+    #[serde(flatten)]
+    pub id: CellId,
     pub expectation: Expectation,
     pub verdict: Verdict,
     pub findings: Analysis,
@@ -106,7 +105,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
         interrupted |= r.interrupted;
         not_run.extend(r.not_run);
         for mut c in r.cells {
-            let dest = out.join(&c.id);
+            let dest = out.join(c.id.to_string());
             copy_dir(&c.dir, &dest).with_context(|| format!("copying {}", c.dir.display()))?;
             c.dir = dest;
             cells.retain(|x| x.id != c.id);
@@ -118,7 +117,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
         }
     }
     // Input order: shards are contiguous slices of the plan, so shard 1..n gives plan order.
-    not_run.retain(|id| !cells.iter().any(|c| &c.id == id));
+    not_run.retain(|id| !cells.iter().any(|c| c.id.to_string() == *id));
     let r = Results {
         schema: SCHEMA,
         started,

@@ -97,7 +97,7 @@ pub(super) fn summary_md(results: &Results) -> String {
     let mut uniq: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for c in &results.cells {
         for f in c.findings.findings.iter().filter(|f| f.category != crate::console::Category::Info) {
-            uniq.entry(f.fingerprint.clone()).or_insert_with(|| (f.title.clone(), Vec::new())).1.push(c.id.clone());
+            uniq.entry(f.fingerprint.clone()).or_insert_with(|| (f.title.clone(), Vec::new())).1.push(c.id.to_string());
         }
     }
     if !uniq.is_empty() {

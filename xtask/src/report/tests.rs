@@ -1,17 +1,16 @@
 use super::*;
+use crate::arch::Arch;
+use crate::matrix::Scenario;
 use crate::verdict::{Check, HostFacts, Verdict};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 
-fn cell(dir: &Path, id: &str, outcome: Outcome, console: &str) -> CellResult {
-    let d = dir.join(id);
+fn cell(dir: &Path, arch: Arch, variant: &str, scenario: Scenario, outcome: Outcome, console: &str) -> CellResult {
+    let id = CellId { arch, variant: variant.into(), scenario };
+    let d = dir.join(id.to_string());
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("console.log"), console).unwrap();
-    let parts: Vec<&str> = id.split('-').collect();
     CellResult {
-        id: id.into(),
-        arch: parts[0].into(),
-        variant: parts[1].into(),
-        scenario: parts[2].into(),
+        id,
         expectation: crate::matrix::Expectation::Clean,
         verdict: Verdict {
             outcome,
@@ -48,8 +47,8 @@ fn junit_has_a_testcase_per_cell_and_the_splat_as_failure_text() {
         outcome: Outcome::Fail,
         not_run: vec![],
         cells: vec![
-            cell(&dir, "s390x-upstream-cancel", Outcome::Fail, &splat),
-            cell(&dir, "arm64-upstream-offline", Outcome::Pass, &clean),
+            cell(&dir, Arch::S390x, "upstream", Scenario::Cancel, Outcome::Fail, &splat),
+            cell(&dir, Arch::Arm64, "upstream", Scenario::Offline, Outcome::Pass, &clean),
         ],
     };
     write(&dir, &r).unwrap();
@@ -78,6 +77,14 @@ fn junit_has_a_testcase_per_cell_and_the_splat_as_failure_text() {
         md.contains("ksm_thread_mutex/1 -> (memory_chain).rwsem") && md.contains("| arm64-upstream-offline | PASS |")
     );
     let back: Results = serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    // The cell's id is written as before: the text, then its parts.
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let first = &json["cells"][0];
+    assert_eq!(
+        (&first["id"], &first["arch"], &first["variant"], &first["scenario"]),
+        (&"s390x-upstream-cancel".into(), &"s390x".into(), &"upstream".into(), &"cancel".into())
+    );
+    assert_eq!(back.cells[0].id, r.cells[0].id);
     assert_eq!(back.cells.len(), 2);
     std::fs::remove_dir_all(dir).unwrap();
 }
