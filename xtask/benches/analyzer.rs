@@ -96,7 +96,8 @@ fn main() {
         let mb = log.len() as f64 / (1 << 20) as f64;
         let lines = log.iter().filter(|&&b| b == b'\n').count();
         let (whole, findings) = best_of(3, || analyze_bytes(&log).findings.iter().map(|f| f.count as usize).sum());
-        let (stream, _) = best_of(3, || analyze_reader(BufReader::with_capacity(64 << 10, &log[..])).unwrap().findings.len());
+        let (stream, _) =
+            best_of(3, || analyze_reader(BufReader::with_capacity(64 << 10, &log[..])).unwrap().findings.len());
         println!(
             "analyzer: {mb:7.1} MB, {lines:>9} lines, {findings:>6} report occurrences: analyze_bytes {:7.1} MB/s ({:.2} s), analyze_reader(64 KiB buffer) {:7.1} MB/s",
             mb / whole.as_secs_f64(),

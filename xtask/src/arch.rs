@@ -32,17 +32,16 @@ impl MemoryMode {
 }
 
 pub struct Machine {
-    pub arch: Arch,
     /// `ARCH=` for the kernel's make.
     pub kernel_arch: &'static str,
     pub cross_prefix: &'static str,
-    pub gcc_package: &'static str,
     pub libc_package: &'static str,
     pub debian_arch: &'static str,
     /// Relative to the build tree.
     pub image: &'static str,
     pub qemu: &'static str,
-    pub qemu_package: &'static str,
+    /// The QEMU machine, CPU and memory options (the rest of the command line is common).
+    pub qemu_machine: &'static [&'static str],
     pub console: &'static str,
     pub memory: MemoryMode,
     pub rust_target: &'static str,
@@ -81,15 +80,13 @@ impl fmt::Display for Arch {
 }
 
 static S390X: Machine = Machine {
-    arch: Arch::S390x,
     kernel_arch: "s390",
     cross_prefix: "s390x-linux-gnu-",
-    gcc_package: "gcc-s390x-linux-gnu",
     libc_package: "libc6-dev-s390x-cross",
     debian_arch: "s390x",
     image: "arch/s390/boot/bzImage",
     qemu: "qemu-system-s390x",
-    qemu_package: "qemu-system-misc",
+    qemu_machine: &["-M", "s390-ccw-virtio", "-m", "4G", "-smp", "2"],
     console: "ttysclp0",
     memory: MemoryMode::BootMovable,
     rust_target: "s390x-unknown-none-softfloat",
@@ -97,15 +94,21 @@ static S390X: Machine = Machine {
 };
 
 static ARM64: Machine = Machine {
-    arch: Arch::Arm64,
     kernel_arch: "arm64",
     cross_prefix: "aarch64-linux-gnu-",
-    gcc_package: "gcc-aarch64-linux-gnu",
     libc_package: "libc6-dev-arm64-cross",
     debian_arch: "arm64",
     image: "arch/arm64/boot/Image",
     qemu: "qemu-system-aarch64",
-    qemu_package: "qemu-system-arm",
+    #[rustfmt::skip] // option/value pairs read best side by side
+    qemu_machine: &[
+        "-M", "virt", "-cpu", "cortex-a57", "-smp", "2",
+        "-m", "1G,slots=4,maxmem=4G",
+        // UEFI + ACPI: the path on which QEMU's arm64 virt machine can hot-remove a DIMM.
+        "-bios", FIRMWARE_AARCH64,
+        // With -bios the default NIC wants an efi-virtio.rom that Debian does not ship.
+        "-nic", "none",
+    ],
     console: "ttyAMA0",
     memory: MemoryMode::DimmHotplug,
     rust_target: "aarch64-unknown-none-softfloat",
@@ -145,30 +148,20 @@ impl Machine {
     }
 
     pub fn qemu_args(&self, spec: &BootSpec) -> Vec<String> {
-        let mut a: Vec<String> = Vec::new();
-        let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
-        match self.arch {
-            Arch::S390x => push(&["-M", "s390-ccw-virtio", "-m", "4G", "-smp", "2"]),
-            Arch::Arm64 => push(&[
-                "-M", "virt", "-cpu", "cortex-a57", "-smp", "2",
-                "-m", "1G,slots=4,maxmem=4G",
-                // UEFI + ACPI: the path on which QEMU's arm64 virt machine can hot-remove a DIMM.
-                "-bios", FIRMWARE_AARCH64,
-                // With -bios the default NIC wants an efi-virtio.rom that Debian does not ship.
-                "-nic", "none",
-            ]),
-        }
-        push(&["-display", "none", "-no-reboot", "-monitor", "none"]);
-        a.push("-serial".into());
-        a.push(format!("file:{}", spec.console_log.display()));
-        a.push("-qmp".into());
-        a.push(format!("unix:{},server=on,wait=off", spec.qmp_socket.display()));
-        a.push("-kernel".into());
-        a.push(spec.kernel.display().to_string());
-        a.push("-initrd".into());
-        a.push(spec.initrd.display().to_string());
-        a.push("-append".into());
-        a.push(self.kernel_cmdline(spec.cmdline_extra));
+        let mut a: Vec<String> = self.qemu_machine.iter().map(|s| s.to_string()).collect();
+        a.extend(["-display", "none", "-no-reboot", "-monitor", "none"].map(String::from));
+        a.extend([
+            "-serial".into(),
+            format!("file:{}", spec.console_log.display()),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", spec.qmp_socket.display()),
+            "-kernel".into(),
+            spec.kernel.display().to_string(),
+            "-initrd".into(),
+            spec.initrd.display().to_string(),
+            "-append".into(),
+            self.kernel_cmdline(spec.cmdline_extra),
+        ]);
         a
     }
 }

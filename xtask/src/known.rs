@@ -54,7 +54,10 @@ pub fn load(path: &Path) -> Result<Vec<KnownIssue>> {
 
 fn valid_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && s.chars().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && s.chars().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 pub enum Match<'a> {
@@ -65,7 +68,10 @@ pub enum Match<'a> {
 
 /// `today` is `YYYY-MM-DD`: ISO dates compare as strings.
 pub fn lookup<'a>(known: &'a [KnownIssue], fingerprint: &str, cell: &str, today: &str) -> Match<'a> {
-    match known.iter().find(|k| k.fingerprint == fingerprint && (k.cells.is_empty() || k.cells.iter().any(|c| c == cell))) {
+    match known
+        .iter()
+        .find(|k| k.fingerprint == fingerprint && (k.cells.is_empty() || k.cells.iter().any(|c| c == cell)))
+    {
         Some(k) if k.expires.as_str() >= today => Match::Known(k),
         Some(k) => Match::Expired(k),
         None => Match::Unknown,
@@ -92,8 +98,14 @@ mod tests {
 
     #[test]
     fn bad_entries_are_refused_with_location() {
-        assert!(parse("schema: 1\nknown_issues:\n  - {fingerprint: a, reason: r, expires: soon}\n", "k").unwrap_err().to_string().contains("YYYY-MM-DD"));
-        assert!(parse("schema: 1\nknown_issues:\n  - {fingerprint: a, reason: r, expires: 2027-01-01, why: x}\n", "k").unwrap_err().to_string().starts_with("k:3:"));
+        assert!(parse("schema: 1\nknown_issues:\n  - {fingerprint: a, reason: r, expires: soon}\n", "k")
+            .unwrap_err()
+            .to_string()
+            .contains("YYYY-MM-DD"));
+        assert!(parse("schema: 1\nknown_issues:\n  - {fingerprint: a, reason: r, expires: 2027-01-01, why: x}\n", "k")
+            .unwrap_err()
+            .to_string()
+            .starts_with("k:3:"));
         assert!(load(&crate::paths::repo_root().join("configs/known-issues.yaml")).is_ok());
     }
 }

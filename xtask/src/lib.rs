@@ -4,25 +4,20 @@
 //! `build`, `image`, `runner`, `qmp` and `report` touch processes and files.
 
 pub mod arch;
-pub mod build;
-pub mod commands;
+pub mod cache;
+pub mod cmd;
 pub mod console;
-pub mod host;
 pub mod html;
-pub mod image;
-pub mod kconfig;
+pub mod kernel;
 pub mod known;
 pub mod lockout;
 pub mod matrix;
 pub mod mutants;
 pub mod paths;
-pub mod patches;
-pub mod procs;
 pub mod progress;
-pub mod qmp;
 pub mod report;
 pub mod runner;
-pub mod rustcore;
-pub mod source;
+pub mod tools;
 pub mod util;
 pub mod verdict;
+pub mod vm;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::console::markers::{Cursor, TraceEvent, TraceKind};
+use crate::vm::markers::{Cursor, TraceEvent, TraceKind};
 
 /// `include/linux/memory.h` notifier actions, the same on every kernel we run.
 pub const MEM_GOING_OFFLINE: u64 = 1 << 1;
@@ -165,15 +165,25 @@ pub fn analyze(trace: &[TraceEvent], must_call: &[String]) -> Evidence {
     ev.run_writes.sort_by(|a, b| a.entered.total_cmp(&b.entered));
     for w in &mut ev.run_writes {
         // Issued inside: after MEM_GOING_OFFLINE was entered, before the window closed.
-        w.window = ev.windows.iter().position(|win| w.entered >= win.entered && win.end.is_none_or(|end| w.entered < end));
+        w.window =
+            ev.windows.iter().position(|win| w.entered >= win.entered && win.end.is_none_or(|end| w.entered < end));
     }
     ev
 }
 
-fn window(batches: &[f64], entered: f64, start: f64, end: Option<f64>, closed_by: WindowEnd, run: u64, moved: bool) -> Window {
+fn window(
+    batches: &[f64],
+    entered: f64,
+    start: f64,
+    end: Option<f64>,
+    closed_by: WindowEnd,
+    run: u64,
+    moved: bool,
+) -> Window {
     let inside = batches.iter().filter(|&&t| t > start && end.is_none_or(|e| t < e)).count();
     let before: Vec<f64> = batches.iter().copied().filter(|&t| t < entered && t >= entered - BEFORE_SECONDS).collect();
-    let period = (before.len() >= 2).then(|| (before[before.len() - 1] - before[0]) * 1000.0 / (before.len() - 1) as f64);
+    let period =
+        (before.len() >= 2).then(|| (before[before.len() - 1] - before[0]) * 1000.0 / (before.len() - 1) as f64);
     Window {
         entered,
         start,
@@ -191,7 +201,7 @@ fn window(batches: &[f64], entered: f64, start: f64, end: Option<f64>, closed_by
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::markers::{parse, summarize};
+    use crate::vm::markers::{parse, summarize};
 
     /// A guest trace as the init prints it: ksmd scanning every 50 ms, one offline window
     /// from 10.0 to 11.0 s, a run write inside it.

@@ -27,7 +27,7 @@ impl Scenario {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Expect {
     Clean,
@@ -72,6 +72,25 @@ pub struct Variant {
 
 fn default_run_word() -> String {
     "ksm_run".into()
+}
+
+/// An ad hoc variant: no patches, expects clean.
+impl Default for Variant {
+    fn default() -> Self {
+        Variant {
+            name: String::new(),
+            description: String::new(),
+            patches: vec![],
+            kconfig: vec![],
+            rust: false,
+            expect: Expect::Clean,
+            splat_locks: Default::default(),
+            boot_line: None,
+            run_word: default_run_word(),
+            must_call: vec![],
+            rust_patches: vec![],
+        }
+    }
 }
 
 impl Variant {
@@ -186,8 +205,45 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub fn id(&self) -> String {
-        format!("{}-{}-{}", self.arch, self.variant.name, self.scenario.name())
+    pub fn id(&self) -> CellId {
+        CellId { arch: self.arch, variant: self.variant.name.clone(), scenario: self.scenario }
+    }
+}
+
+/// Which cell: `arch-variant-scenario` as text (the name of its results folder, `--cell`,
+/// known-issue scopes); typed wherever it is passed on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "CellIdFields", from = "CellIdFields")]
+pub struct CellId {
+    pub arch: Arch,
+    pub variant: String,
+    pub scenario: Scenario,
+}
+
+impl std::fmt::Display for CellId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-{}", self.arch, self.variant, self.scenario.name())
+    }
+}
+
+/// A cell id in cell.json and results.json: the text, then the parts.
+#[derive(Serialize, Deserialize)]
+struct CellIdFields {
+    id: String,
+    arch: Arch,
+    variant: String,
+    scenario: Scenario,
+}
+
+impl From<CellId> for CellIdFields {
+    fn from(c: CellId) -> Self {
+        CellIdFields { id: c.to_string(), arch: c.arch, variant: c.variant, scenario: c.scenario }
+    }
+}
+
+impl From<CellIdFields> for CellId {
+    fn from(f: CellIdFields) -> Self {
+        CellId { arch: f.arch, variant: f.variant, scenario: f.scenario }
     }
 }
 
@@ -255,7 +311,12 @@ pub fn matches(cell: &Cell, term: &str) -> bool {
         Some(("variant", v)) => cell.variant.name == v,
         Some(("scenario", v)) => cell.scenario.name() == v,
         Some(_) => false,
-        None => term == cell.arch.name() || term == cell.variant.name || term == cell.scenario.name() || term == cell.id(),
+        None => {
+            term == cell.arch.name()
+                || term == cell.variant.name
+                || term == cell.scenario.name()
+                || term == cell.id().to_string()
+        }
     }
 }
 
@@ -289,73 +350,44 @@ pub fn default_path(repo: &Path) -> PathBuf {
     repo.join("configs/matrix.yaml")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn repo_matrix() -> MatrixFile {
-        load(&default_path(&crate::paths::repo_root())).unwrap()
-    }
-
-    #[test]
-    fn the_repo_matrix_has_three_variants_on_two_arches_and_two_scenarios() {
-        let m = repo_matrix();
-        let cells = plan(&m, &[], &[]);
-        assert_eq!(cells.len(), 12);
-        let prefix_cancel = cells.iter().find(|c| c.id() == "s390x-prefix-cancel").unwrap();
-        assert_eq!(
-            prefix_cancel.expectation,
-            Expectation::Splat { locks: vec!["ksm_thread_mutex/1".into(), "(memory_chain).rwsem".into()] }
-        );
-        assert_eq!(cells.iter().find(|c| c.id() == "arm64-upstream-offline").unwrap().expectation, Expectation::Clean);
-    }
-
-    #[test]
-    fn only_and_skip_filter_cells() {
-        let m = repo_matrix();
-        let c = plan(&m, &["s390x".into(), "prefix,upstream".into()], &["cancel".into()]);
-        let ids: Vec<String> = c.iter().map(Cell::id).collect();
-        assert_eq!(ids, vec!["s390x-prefix-offline", "s390x-upstream-offline"]);
-        assert!(plan(&m, &["arch=arm64".into(), "variant=rust".into(), "scenario=cancel".into()], &[]).len() == 1);
-    }
-
-    #[test]
-    fn errors_are_located_by_line_and_column() {
-        let bad = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up:\n    expect: clean\n    patchez: []\n";
-        let e = parse(bad, "m.yaml").unwrap_err().to_string();
-        assert!(e.starts_with("m.yaml:9:") && e.contains("patchez"), "{e}");
-        let e = parse("schema: 1\narches: [x86]\n", "m.yaml").unwrap_err().to_string();
-        assert!(e.contains("m.yaml:2:"), "{e}");
-        let e = parse("schema: [\n", "m.yaml").unwrap_err().to_string();
-        assert!(e.starts_with("m.yaml:"), "{e}");
-    }
-
-    #[test]
-    fn a_splat_variant_must_name_its_locks_for_every_scenario_it_runs() {
-        let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline, cancel]\nworkload: {mib: 32}\nvariants:\n";
-        let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a]}}\n"), "m").unwrap_err().to_string();
-        assert!(e.contains("variant pre") && e.contains("scenario cancel"), "{e}");
-        let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: []}}\n"), "m").unwrap_err().to_string();
-        assert!(e.contains("scenario cancel"), "{e}");
-        assert!(parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: [b]}}\n"), "m").is_ok());
-    }
-
-    #[test]
-    fn mutants_must_break_a_known_variant_and_never_expect_pass() {
-        let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up: {expect: clean}\nmutants:\n";
-        let e = parse(&format!("{head}  m1: {{base: nope, patches: [x.patch], outcome: FAIL, check: c}}\n"), "m").unwrap_err().to_string();
-        assert!(e.contains("base variant \"nope\""), "{e}");
-        let e = parse(&format!("{head}  m1: {{base: up, outcome: FAIL, check: c}}\n"), "m").unwrap_err().to_string();
-        assert!(e.contains("no patches"), "{e}");
-        let e = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: PASS, check: c}}\n"), "m").unwrap_err().to_string();
-        assert!(e.contains("expects PASS"), "{e}");
-        let m = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: INCONCLUSIVE, check: c}}\n"), "m").unwrap();
-        assert_eq!(m.mutants["m1"].variant(&m).name, "mutant-m1");
-    }
-
-    #[test]
-    fn impossible_cells_are_refused() {
-        let bad = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up:\n    expect: clean\n    splat_locks: {offline: [a]}\n";
-        assert!(parse(bad, "m").unwrap_err().to_string().contains("impossible"));
-    }
+/// Which cells of the plan run: `--only`/`--skip` terms (see [`plan`]), `--cell` ids, and
+/// `--shard I/N`.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+    pub cells: Vec<String>,
+    pub shard: Option<(usize, usize)>,
 }
+
+pub fn select(m: &MatrixFile, s: &Selection) -> Result<Vec<Cell>> {
+    let mut cells = plan(m, &s.only, &s.skip);
+    if !s.cells.is_empty() {
+        for id in &s.cells {
+            if !cells.iter().any(|c| c.id().to_string() == *id) {
+                bail!("no cell {id:?} in the matrix (see `cargo xtask matrix --list`)");
+            }
+        }
+        cells.retain(|c| s.cells.contains(&c.id().to_string()));
+    }
+    if let Some((i, n)) = s.shard {
+        // Contiguous shards keep one arch's cells together, so each shard builds as few trees as possible.
+        let per = cells.len().div_ceil(n);
+        cells = cells.into_iter().skip((i - 1) * per).take(per).collect();
+    }
+    Ok(cells)
+}
+
+/// `I/N` with 1 <= I <= N.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or("use I/N, e.g. 1/2")?;
+    let (i, n): (usize, usize) =
+        (i.parse().map_err(|_| "I must be a number")?, n.parse().map_err(|_| "N must be a number")?);
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
+    }
+    Ok((i, n))
+}
+
+#[cfg(test)]
+mod tests;

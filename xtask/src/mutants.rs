@@ -2,7 +2,7 @@
 //! as cells on every arch, and whether the harness judged each as it must. Pure.
 
 use crate::matrix::{Cell, MatrixFile};
-use crate::runner::CellResult;
+use crate::report::CellResult;
 
 /// One cell per (arch, mutant), in arch order and, within an arch, grouped by base variant
 /// (fewer rebuilds when the lane switches patch series).
@@ -21,7 +21,11 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
                 timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
                 mib: m.workload.mib,
             };
-            let hit = |terms: &[String]| terms.iter().any(|t| t.split(',').any(|t| t.trim() == mu.name || crate::matrix::matches(&cell, t.trim())));
+            let hit = |terms: &[String]| {
+                terms
+                    .iter()
+                    .any(|t| t.split(',').any(|t| t.trim() == mu.name || crate::matrix::matches(&cell, t.trim())))
+            };
             if (only.is_empty() || only.iter().all(|o| hit(std::slice::from_ref(o)))) && !hit(skip) {
                 cells.push(cell);
             }
@@ -33,7 +37,7 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
 /// Whether the harness caught the mutant: the expected outcome, with the named check failing.
 /// Returns a one-line account either way.
 pub fn caught(m: &MatrixFile, r: &CellResult) -> (bool, String) {
-    let Some(mu) = r.variant.strip_prefix("mutant-").and_then(|n| m.mutants.get(n)) else {
+    let Some(mu) = r.id.variant.strip_prefix("mutant-").and_then(|n| m.mutants.get(n)) else {
         return (false, format!("{}: not a mutant of this matrix", r.id));
     };
     let check = r.verdict.checks.iter().find(|c| c.name == mu.check);
@@ -75,7 +79,10 @@ mod tests {
             assert_eq!(c.expectation, base.expectation(mu.scenario));
         }
         let only = plan(&m, &["no-lockout-rust".into(), "arm64".into()], &[]);
-        assert_eq!(only.iter().map(Cell::id).collect::<Vec<_>>(), vec!["arm64-mutant-no-lockout-rust-offline"]);
+        assert_eq!(
+            only.iter().map(|c| c.id().to_string()).collect::<Vec<_>>(),
+            vec!["arm64-mutant-no-lockout-rust-offline"]
+        );
         assert!(!plan(&m, &[], &["no-lockout-c".into()]).iter().any(|c| c.variant.name == "mutant-no-lockout-c"));
     }
 }

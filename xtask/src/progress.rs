@@ -57,7 +57,9 @@ impl CellProgress {
     pub fn stage(&mut self, stage: &str) {
         match &self.bar {
             Some(b) => b.set_message(stage.to_string()),
-            None if self.stage.is_empty() => eprintln!("[{:7.1}s] {}: {stage}", self.t0.elapsed().as_secs_f64(), self.id),
+            None if self.stage.is_empty() => {
+                eprintln!("[{:7.1}s] {}: {stage}", self.t0.elapsed().as_secs_f64(), self.id)
+            }
             None => eprintln!(
                 "[{:7.1}s] {}: {stage} ({} took {:.1}s)",
                 self.t0.elapsed().as_secs_f64(),

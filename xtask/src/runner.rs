@@ -1,27 +1,160 @@
-//! One cell, end to end: build -> image -> boot + scenario (QMP on arm64) -> console analysis
-//! -> verdict. It never returns an error: whatever goes wrong becomes the cell's ERROR or
-//! TIMEOUT verdict, and every log stays in the cell's folder.
+//! Cells, end to end. One cell: build -> image -> boot + scenario (QMP on arm64) -> console
+//! analysis -> verdict; it never returns an error: whatever goes wrong becomes the cell's ERROR
+//! or TIMEOUT verdict, and every log stays in the cell's folder. Several: [`run_cells`], in
+//! lanes (one per arch with `--jobs`), the report rewritten after every cell.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use serde::{Deserialize, Serialize};
 
-use crate::arch::{BootSpec, MemoryMode, DIMM_MIB};
-use crate::console::markers::{self, GuestReport};
-use crate::console::{self, Analysis};
-use crate::matrix::{Cell, Expectation};
-use crate::qmp::Qmp;
-use crate::source::KernelSource;
-use crate::verdict::{self, HostFacts, Outcome, Verdict};
+use crate::arch::MemoryMode;
+use crate::cache::Cache;
+use crate::console;
+use crate::kernel::{self, KernelSource};
+use crate::matrix::{self, Cell, MatrixFile};
+use crate::progress::Progress;
+use crate::report::{self, CellResult, Results};
+use crate::tools;
+use crate::verdict::{self, HostFacts};
+use crate::vm;
+use crate::vm::markers::{self, GuestParams};
 
-/// No console output for this long means the guest stopped making progress.
-pub const INACTIVITY: Duration = Duration::from_secs(150);
+/// How cells are run, whatever the command: the options every cell-running command takes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub cache: Cache,
+    /// `--kernel-src` (else the matrix's kernel.source, else Debian's embedded tree).
+    pub kernel_src: Option<PathBuf>,
+    /// The matrix file.
+    pub matrix: PathBuf,
+    /// make -j
+    pub make_jobs: usize,
+    /// Cells run at once (one lane per arch at most: an arch's cells share one build tree).
+    pub jobs: usize,
+    /// Kernel tracing for the `lockout-held` check (`--no-lockout-evidence` turns it off).
+    pub lockout_evidence: bool,
+}
+
+impl Options {
+    pub fn load_matrix(&self) -> Result<MatrixFile> {
+        matrix::load(&self.matrix)
+    }
+
+    /// `--kernel-src` wins over the matrix's kernel.source.
+    pub fn kernel_src(&self, m: &MatrixFile) -> Option<PathBuf> {
+        self.kernel_src.clone().or_else(|| (m.kernel.source != "debian").then(|| PathBuf::from(&m.kernel.source)))
+    }
+
+    /// The words reproduce.sh needs beyond the cell: the options that differ from the defaults.
+    fn repro_args(&self, m: &MatrixFile) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(k) = self.kernel_src(m) {
+            v.push("--kernel-src".into());
+            v.push(k.display().to_string());
+        }
+        if !self.lockout_evidence {
+            v.push("--no-lockout-evidence".into());
+        }
+        if self.matrix != matrix::default_path(&crate::paths::repo_root()) {
+            v.push("--matrix".into());
+            v.push(self.matrix.display().to_string());
+        }
+        v
+    }
+}
+
+/// Runs `cells` into `dir`, always writing the report, even on interruption: metadata.json
+/// first, then results.json, junit.xml and summary.md after every cell and at the end.
+pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Result<Results> {
+    let started = crate::util::now_rfc3339();
+    let repo = crate::paths::repo_root();
+    let src = kernel::resolve_source(&o.cache, o.kernel_src(m).as_deref())?;
+    let ids: Vec<String> = cells.iter().map(|c| c.id().to_string()).collect();
+    let run = serde_json::json!({ "cells": ids, "matrix": o.matrix, "cache": o.cache.root() });
+    report::write_metadata(dir, &repo, &src, run)?;
+    let progress = Progress::new();
+    progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
+    let repro = o.repro_args(m);
+    let known = crate::known::load(&repo.join("configs/known-issues.yaml"))?;
+    let ctx = Context {
+        cache: &o.cache,
+        repo: &repo,
+        src: &src,
+        make_jobs: o.make_jobs,
+        repro_args: &repro,
+        known: &known,
+        lockout_evidence: o.lockout_evidence,
+    };
+    let done: Mutex<Vec<CellResult>> = Mutex::new(Vec::new());
+    let run_lane = |lane: &[&Cell]| -> Result<()> {
+        for cell in lane {
+            if tools::interrupted() {
+                return Ok(());
+            }
+            let id = cell.id().to_string();
+            let mut p = progress.cell(&id);
+            let r = run_cell(&ctx, cell, &dir.join(&id), &mut |s| p.stage(s));
+            p.finish(&format!("{} {}", r.verdict.outcome.name(), r.verdict.reason));
+            let mut d = done.lock().unwrap();
+            d.push(r);
+            // Partial report after every cell: a killed run still leaves the finished cells reported.
+            let mut partial = results_of(&started, &cells, d.clone(), tools::interrupted());
+            partial.in_progress = true;
+            report::write(dir, &partial)?;
+        }
+        Ok(())
+    };
+    for group in lanes(&cells, o.jobs).chunks(o.jobs.max(1)) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = group.iter().map(|l| s.spawn(|| run_lane(l))).collect();
+            handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lane panicked"))))
+        })?;
+    }
+    let results = results_of(&started, &cells, done.into_inner().unwrap(), tools::interrupted());
+    report::write(dir, &results)?;
+    Ok(results)
+}
+
+/// Lanes: cells of one arch stay in order in one lane (they share a build tree and switch
+/// variants incrementally); with `jobs` > 1 up to that many arch lanes run side by side.
+fn lanes(cells: &[Cell], jobs: usize) -> Vec<Vec<&Cell>> {
+    if jobs <= 1 {
+        return vec![cells.iter().collect()];
+    }
+    let mut by_arch: Vec<Vec<&Cell>> = Vec::new();
+    for cell in cells {
+        match by_arch.iter_mut().find(|l| l[0].arch == cell.arch) {
+            Some(l) => l.push(cell),
+            None => by_arch.push(vec![cell]),
+        }
+    }
+    by_arch
+}
+
+/// The report of the cells run so far, in plan order whatever order the lanes finished in.
+fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interrupted: bool) -> Results {
+    done.sort_by_key(|r| planned.iter().position(|c| c.id() == r.id));
+    Results {
+        schema: report::SCHEMA,
+        started: started.to_string(),
+        finished: crate::util::now_rfc3339(),
+        interrupted,
+        in_progress: false,
+        outcome: report::outcome_of(&done),
+        not_run: planned
+            .iter()
+            .map(Cell::id)
+            .filter(|id| !done.iter().any(|r| &r.id == id))
+            .map(|id| id.to_string())
+            .collect(),
+        cells: done,
+    }
+}
 
 pub struct Context<'a> {
-    pub cache: &'a Path,
+    pub cache: &'a Cache,
     pub repo: &'a Path,
     pub src: &'a KernelSource,
     pub make_jobs: usize,
@@ -32,65 +165,21 @@ pub struct Context<'a> {
     pub lockout_evidence: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CellResult {
-    pub id: String,
-    pub arch: String,
-    pub variant: String,
-    pub scenario: String,
-    pub expectation: Expectation,
-    pub verdict: Verdict,
-    pub findings: Analysis,
-    pub guest: GuestReport,
-    /// The offline lockout as the kernel's trace showed it (None: evidence off).
-    #[serde(default)]
-    pub lockout: Option<crate::lockout::Evidence>,
-    pub host: HostFacts,
-    /// Seconds per stage, in order.
-    pub stages: Vec<(String, f64)>,
-    pub kernel_rebuilt: Option<bool>,
-    pub dir: PathBuf,
-}
-
-impl CellResult {
-    pub fn seconds(&self) -> f64 {
-        self.stages.iter().map(|s| s.1).sum()
-    }
-}
-
 pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&str)) -> CellResult {
     let _ = std::fs::create_dir_all(dir);
-    write_reproduce(ctx, cell, dir);
-    let mut host = HostFacts { dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug, ..Default::default() };
+    report::write_reproduce(dir, ctx.repo, cell, ctx.repro_args);
     let mut clock = StageClock { stages: Vec::new(), t: Instant::now(), current: "build".into() };
     stage("build");
-    let mut kernel_rebuilt = None;
-    let built = crate::build::build(
-        &crate::build::BuildRequest {
-            cache: ctx.cache,
-            repo: ctx.repo,
-            src: ctx.src,
-            arch: cell.arch,
-            variant: &cell.variant,
-            out_dir: dir,
-            jobs: ctx.make_jobs,
-            lockout_evidence: ctx.lockout_evidence,
-        },
-        &mut |s| stage(&format!("build:{s}")),
-    );
-    let outcome = built.and_then(|b| {
-        kernel_rebuilt = Some(b.relinked);
-        clock.next("image", stage);
-        let img = crate::image::build(ctx.cache, ctx.repo, cell.arch).context("building the initramfs")?;
-        clock.next("boot", stage);
-        boot(cell, ctx.lockout_evidence, &b.image, &img.initrd, dir, &mut host, stage)
-    });
-    if let Err(e) = &outcome {
-        host.harness_error = Some(format!("{}: {e:#}", clock.current));
-    }
-    if crate::procs::interrupted() {
-        host.interrupted = true;
-    }
+    let mut seen = vm::Observed::default();
+    let (kernel_rebuilt, outcome) = build_and_boot(ctx, cell, dir, &mut clock, &mut seen, stage);
+    let host = HostFacts {
+        timed_out: seen.timed_out,
+        qemu_exit: seen.qemu_exit,
+        harness_error: outcome.err().map(|e| format!("{}: {e:#}", clock.current)),
+        dimm_removed: seen.dimm_removed,
+        dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug,
+        interrupted: tools::interrupted(),
+    };
     clock.next("analyze", stage);
     let text = std::fs::read(dir.join("console.log")).unwrap_or_default();
     let analysis = console::analyze_bytes(&text);
@@ -108,16 +197,13 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         boot_line_seen,
         known: ctx.known,
         today: &crate::known::today(),
-        cell: &cell.id(),
+        cell: &cell.id().to_string(),
         lockout: lockout.as_ref(),
         must_call: &cell.variant.must_call,
     });
     clock.next("", &mut |_| {});
     let r = CellResult {
         id: cell.id(),
-        arch: cell.arch.name().into(),
-        variant: cell.variant.name.clone(),
-        scenario: cell.scenario.name().into(),
         expectation: cell.expectation.clone(),
         verdict,
         findings: analysis,
@@ -132,6 +218,55 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     let _ = std::fs::write(dir.join("ksm.json"), serde_json::to_vec_pretty(&r.guest).unwrap_or_default());
     let _ = std::fs::write(dir.join("cell.json"), serde_json::to_vec_pretty(&r).unwrap_or_default());
     r
+}
+
+/// The stages that touch processes: the kernel, the initramfs, the boot. Returns whether the
+/// kernel was relinked (None: no kernel) and how the stages ended.
+fn build_and_boot(
+    ctx: &Context,
+    cell: &Cell,
+    dir: &Path,
+    clock: &mut StageClock,
+    seen: &mut vm::Observed,
+    stage: &mut dyn FnMut(&str),
+) -> (Option<bool>, Result<()>) {
+    let req = kernel::BuildRequest {
+        cache: ctx.cache,
+        repo: ctx.repo,
+        src: ctx.src,
+        arch: cell.arch,
+        variant: &cell.variant,
+        out_dir: dir,
+        jobs: ctx.make_jobs,
+        lockout_evidence: ctx.lockout_evidence,
+    };
+    let built = match kernel::build(&req, &mut |s| stage(&format!("build:{s}"))) {
+        Ok(b) => b,
+        Err(e) => return (None, Err(e)),
+    };
+    clock.next("image", stage);
+    let img = match vm::build_image(ctx.cache, ctx.repo, cell.arch).context("building the initramfs") {
+        Ok(img) => img,
+        Err(e) => return (Some(built.relinked), Err(e)),
+    };
+    clock.next("boot", stage);
+    let boot = vm::BootRequest {
+        arch: cell.arch,
+        kernel: &built.image,
+        initrd: &img.initrd,
+        guest: GuestParams {
+            scenario: cell.scenario.name(),
+            mib: cell.mib,
+            memory: cell.arch.machine().memory.guest_param(),
+            evidence: ctx.lockout_evidence,
+            run_word: &cell.variant.run_word,
+            must_call: &cell.variant.must_call,
+        },
+        timeout: Duration::from_secs(cell.timeout),
+        dir,
+        name: &cell.id().to_string(),
+    };
+    (Some(built.relinked), vm::boot(&boot, seen, stage))
 }
 
 /// Seconds spent per stage, in order.
@@ -149,142 +284,4 @@ impl StageClock {
             stage(name);
         }
     }
-}
-
-fn write_reproduce(ctx: &Context, cell: &Cell, dir: &Path) {
-    let mut words = vec![
-        "cargo".to_string(), "xtask".into(), "run".into(),
-        "--arch".into(), cell.arch.name().into(),
-        "--variant".into(), cell.variant.name.clone(),
-        "--scenario".into(), cell.scenario.name().into(),
-        "--mib".into(), cell.mib.to_string(),
-    ];
-    words.extend(ctx.repro_args.iter().cloned());
-    let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
-    let script = format!(
-        "#!/bin/sh\n# Reruns exactly this cell ({}) from the repository it came from.\nset -e\ncd {}\nexec {}\n",
-        cell.id(),
-        shell_quote(&ctx.repo.display().to_string()),
-        quoted.join(" ")
-    );
-    let p = dir.join("reproduce.sh");
-    let _ = std::fs::write(&p, script);
-    let _ = std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755));
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-/// Boots the kernel and plays the scenario's host side until QEMU exits, the cell times out,
-/// or the guest goes quiet. Console to console.log, QEMU's own output to qemu.log.
-fn boot(cell: &Cell, evidence: bool, kernel: &Path, initrd: &Path, dir: &Path, host: &mut HostFacts, stage: &mut dyn FnMut(&str)) -> Result<()> {
-    let m = cell.arch.machine();
-    crate::host::require_cmd(m.qemu)?;
-    let console_log = dir.join("console.log");
-    let _ = std::fs::remove_file(&console_log);
-    std::fs::File::create(&console_log)?;
-    // Unix socket paths are limited to 108 bytes: keep the socket short and outside the results.
-    let sock = std::env::temp_dir().join(format!("ksmh-{}-{}.qmp", std::process::id(), cell.id()));
-    let _ = std::fs::remove_file(&sock);
-    let mut extra = format!("ksmh.scenario={} ksmh.mib={} ksmh.memory={}", cell.scenario.name(), cell.mib, m.memory.guest_param());
-    extra.push_str(&format!(" ksmh.evidence={} ksmh.run_word={}", u8::from(evidence), cell.variant.run_word));
-    if !cell.variant.must_call.is_empty() {
-        extra.push_str(&format!(" ksmh.must_call={}", cell.variant.must_call.join(",")));
-    }
-    let args = m.qemu_args(&BootSpec { kernel, initrd, console_log: &console_log, qmp_socket: &sock, cmdline_extra: &extra });
-    std::fs::write(dir.join("qemu-cmdline.txt"), format!("{} {}\n", m.qemu, args.join(" ")))?;
-    let qemu_log = dir.join("qemu.log");
-    let vm = crate::procs::Group::start(
-        duct::cmd(m.qemu, &args).stdin_null().stdout_path(&qemu_log).stderr_to_stdout().unchecked(),
-    )
-    .with_context(|| format!("starting {}", m.qemu))?;
-    let qmp = Qmp::connect(&sock, &dir.join("qmp.log"), Duration::from_secs(15));
-    let mut qmp = match qmp {
-        Ok(q) => q,
-        Err(e) => {
-            std::thread::sleep(Duration::from_millis(300));
-            anyhow::bail!("QEMU did not start: {e:#}\n{}\n(see {})", crate::util::tail_lines(&qemu_log, 10), qemu_log.display());
-        }
-    };
-    let t0 = Instant::now();
-    let mut last_output = Instant::now();
-    let mut offset = 0u64;
-    let mut pending = String::new();
-    let mut lineno = 0u64;
-    let result = loop {
-        let grew = read_new(&console_log, &mut offset, &mut pending)?;
-        if grew {
-            last_output = Instant::now();
-        }
-        while let Some(nl) = pending.find('\n') {
-            let line: String = pending.drain(..=nl).collect();
-            lineno += 1;
-            if let Some(mk) = markers::parse_line(&line, lineno) {
-                if mk.event == "phase" {
-                    if let Some(p) = mk.get("name") {
-                        stage(&format!("guest:{p}"));
-                    }
-                }
-                if mk.event == "hotplug-request" {
-                    match mk.get("action") {
-                        Some("add") => qmp.add_dimm("dimm0", DIMM_MIB)?,
-                        Some("remove") => {
-                            let r = qmp.remove_dimm("dimm0", Duration::from_secs(60));
-                            let empty = qmp.memory_devices().map(|n| n == 0).unwrap_or(false);
-                            host.dimm_removed = Some(r.is_ok() && empty);
-                            if let Err(e) = r {
-                                let _ = std::fs::write(dir.join("qmp-error.txt"), format!("{e:#}\n"));
-                            }
-                        }
-                        other => anyhow::bail!("guest asked for unknown hotplug action {other:?}"),
-                    }
-                }
-            }
-        }
-        if let Ok(Some(out)) = vm.handle.try_wait() {
-            host.qemu_exit = out.status.code();
-            break Ok(());
-        }
-        if crate::procs::interrupted() {
-            break Ok(());
-        }
-        if t0.elapsed() > Duration::from_secs(cell.timeout) {
-            host.timed_out = Some(format!("the cell's {} s timeout expired", cell.timeout));
-            break Ok(());
-        }
-        if last_output.elapsed() > INACTIVITY {
-            host.timed_out = Some(format!("no console output for {} s: the guest stopped making progress", INACTIVITY.as_secs()));
-            break Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    drop(qmp);
-    drop(vm); // kills the process group if still running
-    let _ = read_new(&console_log, &mut offset, &mut pending);
-    let _ = std::fs::remove_file(&sock);
-    result
-}
-
-fn read_new(path: &Path, offset: &mut u64, pending: &mut String) -> Result<bool> {
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    if len <= *offset {
-        return Ok(false);
-    }
-    f.seek(SeekFrom::Start(*offset))?;
-    let mut buf = Vec::with_capacity((len - *offset) as usize);
-    f.take(len - *offset).read_to_end(&mut buf)?;
-    *offset += buf.len() as u64;
-    pending.push_str(&String::from_utf8_lossy(&buf));
-    Ok(true)
-}
-
-/// The most severe verdict of the cells (ERROR when no cell ran: nothing was shown to work).
-pub fn outcome_of(results: &[CellResult]) -> Outcome {
-    Outcome::worst(results.iter().map(|r| r.verdict.outcome))
 }

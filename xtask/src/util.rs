@@ -15,16 +15,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The last `n` lines of a log file, for error messages that point at the full log.
 pub fn tail_lines(path: &Path, n: usize) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
+    tail(&String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()), n)
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// `20261126-112233`, for results folder names.

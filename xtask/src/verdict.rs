@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::console::markers::GuestReport;
+use crate::console::{Analysis, Category, Finding, Kind};
 use crate::lockout::{Evidence, Window};
-use crate::console::{Analysis, Category, Finding};
 use crate::matrix::{Expectation, Scenario};
+use crate::vm::markers::GuestReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
@@ -80,6 +80,12 @@ pub struct Check {
     pub skipped: bool,
 }
 
+impl Check {
+    pub fn new(name: impl Into<String>, ok: bool, detail: impl Into<String>) -> Check {
+        Check { name: name.into(), ok, detail: detail.into(), skipped: false }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {
     pub outcome: Outcome,
@@ -120,13 +126,20 @@ fn lockout_verdict(g: &GuestReport, e: Option<&Evidence>) -> Lockout {
     let Some(e) = e else { return Lockout::Skipped };
     match g.evidence.as_deref() {
         Some("ok") => {}
-        other => return Lockout::Unproven(format!("the guest collected no lockout evidence (evidence={other:?}, probes {:?})", g.probes)),
+        other => {
+            return Lockout::Unproven(format!(
+                "the guest collected no lockout evidence (evidence={other:?}, probes {:?})",
+                g.probes
+            ))
+        }
     }
     if g.trace.is_empty() {
         return Lockout::Unproven("the kernel trace reached the console empty: no evidence either way".into());
     }
     if e.windows.is_empty() {
-        return Lockout::Broken("KSM's memory callback never saw MEM_GOING_OFFLINE return, though blocks went offline".into());
+        return Lockout::Broken(
+            "KSM's memory callback never saw MEM_GOING_OFFLINE return, though blocks went offline".into(),
+        );
     }
     let describe = |w: &Window| {
         format!(
@@ -145,7 +158,9 @@ fn lockout_verdict(g: &GuestReport, e: Option<&Evidence>) -> Lockout {
     if let Some(w) = e.windows.iter().find(|w| w.scans_inside > 0 || w.cursor_moved) {
         return Lockout::Broken(format!("ksmd scanned inside an offline window: {}", describe(w)));
     }
-    if let Some((wr, w)) = e.writes_in_windows().find(|(wr, w)| matches!((wr.returned, w.end), (Some(r), Some(end)) if r < end)) {
+    if let Some((wr, w)) =
+        e.writes_in_windows().find(|(wr, w)| matches!((wr.returned, w.end), (Some(r), Some(end)) if r < end))
+    {
         return Lockout::Broken(format!(
             "a write to ksm/run issued inside an offline window returned {:.0} ms before the window ended",
             (w.end.unwrap_or(0.0) - wr.returned.unwrap_or(0.0)) * 1000.0
@@ -159,13 +174,18 @@ fn lockout_verdict(g: &GuestReport, e: Option<&Evidence>) -> Lockout {
         .filter(|w| w.scans_before > 0)
         .max_by(|a, b| a.expected_scans().unwrap_or(0.0).total_cmp(&b.expected_scans().unwrap_or(0.0)))
     else {
-        return Lockout::Unproven("ksmd was not scanning right before any offline window: no evidence either way".into());
+        return Lockout::Unproven(
+            "ksmd was not scanning right before any offline window: no evidence either way".into(),
+        );
     };
     if best.expected_scans().unwrap_or(0.0) < 2.0 {
         return Lockout::Unproven(format!("no offline window outlasted two ksmd batches: {}", describe(best)));
     }
     let Some((wr, _)) = e.writes_in_windows().find(|(wr, _)| wr.returned.is_some()) else {
-        return Lockout::Unproven(format!("no write to ksm/run landed inside an offline window ({} writes seen)", e.run_writes.len()));
+        return Lockout::Unproven(format!(
+            "no write to ksm/run landed inside an offline window ({} writes seen)",
+            e.run_writes.len()
+        ));
     };
     Lockout::Held(format!(
         "{} window(s); longest: {}; a write to ksm/run issued inside returned {:.0} ms later, after the window",
@@ -234,7 +254,10 @@ pub fn judge(i: &Inputs) -> Verdict {
     let merged_ok = check(
         "ksm-merged",
         matches!(merged, Some((s, n)) if s > 0 && n >= 2),
-        match merged { Some((s, n)) => format!("pages_sharing={s} full_scans={n}"), None => "no KSM stats after merging".into() },
+        match merged {
+            Some((s, n)) => format!("pages_sharing={s} full_scans={n}"),
+            None => "no KSM stats after merging".into(),
+        },
     );
     let lockdep_on = check(
         "lockdep-on-before-trigger",
@@ -262,7 +285,11 @@ pub fn judge(i: &Inputs) -> Verdict {
     let data_ok = check(
         "data-intact",
         g.verify_ok == Some(true),
-        match g.verify_ok { Some(true) => "every byte verified".into(), Some(false) => format!("{:?} bytes corrupted", g.verify_bad_bytes), None => "no verification result".into() },
+        match g.verify_ok {
+            Some(true) => "every byte verified".into(),
+            Some(false) => format!("{:?} bytes corrupted", g.verify_bad_bytes),
+            None => "no verification result".into(),
+        },
     );
     let ended_ok = check(
         "lockout-ended",
@@ -270,7 +297,11 @@ pub fn judge(i: &Inputs) -> Verdict {
         format!("ksmd full_scans {:?}, write to ksm/run: {:?}", g.ksmd_scans, g.run_write_ok),
     );
     let boot_ok = match i.boot_line {
-        Some(l) => check("boot-line", i.boot_line_seen, format!("{l:?} {}", if i.boot_line_seen { "printed" } else { "missing" })),
+        Some(l) => check(
+            "boot-line",
+            i.boot_line_seen,
+            format!("{l:?} {}", if i.boot_line_seen { "printed" } else { "missing" }),
+        ),
         None => true,
     };
     let clean = matches!(i.expectation, Expectation::Clean);
@@ -283,19 +314,26 @@ pub fn judge(i: &Inputs) -> Verdict {
         Lockout::Skipped => (true, false),
     };
     let probes_ok = i.lockout.is_none() || g.evidence.as_deref() != Some("fail") || {
-        let refused: Vec<&String> = g.probes.iter().filter(|(n, ok)| !**ok && BASE_PROBES.contains(&n.as_str())).map(|(n, _)| n).collect();
-        refused.is_empty() || check("lockout-probes", false, format!("the kernel refused the lockout evidence probes {refused:?}"))
+        let refused: Vec<&String> =
+            g.probes.iter().filter(|(n, ok)| !**ok && BASE_PROBES.contains(&n.as_str())).map(|(n, _)| n).collect();
+        refused.is_empty()
+            || check("lockout-probes", false, format!("the kernel refused the lockout evidence probes {refused:?}"))
     };
     let code_ran = match i.lockout {
         // An empty trace proves nothing either way; lockout-held already says so.
         Some(e) if !i.must_call.is_empty() && !g.trace.is_empty() => {
-            let missing: Vec<&String> = i.must_call.iter().filter(|f| e.calls_in_callback.get(*f).copied().unwrap_or(0) == 0).collect();
+            let missing: Vec<&String> =
+                i.must_call.iter().filter(|f| e.calls_in_callback.get(*f).copied().unwrap_or(0) == 0).collect();
             let runs: Vec<String> = e.windows.iter().map(|w| w.run_after_going_offline.to_string()).collect();
             check(
                 "variant-code-ran",
                 missing.is_empty(),
                 if missing.is_empty() {
-                    format!("{:?} entered during KSM's memory callbacks; run word after MEM_GOING_OFFLINE: [{}]", e.calls_in_callback, runs.join(", "))
+                    format!(
+                        "{:?} entered during KSM's memory callbacks; run word after MEM_GOING_OFFLINE: [{}]",
+                        e.calls_in_callback,
+                        runs.join(", ")
+                    )
                 } else {
                     format!("never entered during KSM's memory callbacks: {missing:?} (probes: {:?})", g.probes)
                 },
@@ -313,14 +351,26 @@ pub fn judge(i: &Inputs) -> Verdict {
     );
     let done_ok = check("guest-finished", g.done.as_deref() == Some("complete"), format!("done marker: {:?}", g.done));
     let splat_ok = match i.expectation {
-        Expectation::Clean => check("no-kernel-problem", problems.is_empty(), if problems.is_empty() { "none".into() } else { titles(&problems) }),
+        Expectation::Clean => check(
+            "no-kernel-problem",
+            problems.is_empty(),
+            if problems.is_empty() { "none".into() } else { titles(&problems) },
+        ),
         Expectation::Splat { locks } => {
-            let hit = lockdep.iter().any(|f| f.kind == "circular_locking" && names_all(f, locks));
+            let hit = lockdep.iter().any(|f| f.kind == Kind::CircularLocking && names_all(f, locks));
             check(
                 "expected-splat",
                 hit,
-                if hit { format!("circular locking naming {locks:?}") } else { format!("wanted circular locking naming {locks:?}, got: [{}]", titles(&lockdep)) },
-            ) && check("no-other-problem", others.is_empty(), if others.is_empty() { "none".into() } else { titles(&others) })
+                if hit {
+                    format!("circular locking naming {locks:?}")
+                } else {
+                    format!("wanted circular locking naming {locks:?}, got: [{}]", titles(&lockdep))
+                },
+            ) && check(
+                "no-other-problem",
+                others.is_empty(),
+                if others.is_empty() { "none".into() } else { titles(&others) },
+            )
         }
     };
 
@@ -338,9 +388,23 @@ pub fn judge(i: &Inputs) -> Verdict {
     } else if let Some(n) = g.no_merge_after_scans {
         (Outcome::Inconclusive, format!("KSM merged nothing after {n} full scans: the bug's path was not exercised"))
     } else if !done_ok {
-        (Outcome::Error, format!("the guest stopped without finishing (done: {:?}, QEMU exit {:?}, last phase: {})", g.done, i.host.qemu_exit, g.last_phase().unwrap_or("none")))
+        (
+            Outcome::Error,
+            format!(
+                "the guest stopped without finishing (done: {:?}, QEMU exit {:?}, last phase: {})",
+                g.done,
+                i.host.qemu_exit,
+                g.last_phase().unwrap_or("none")
+            ),
+        )
     } else if !probes_ok {
-        (Outcome::Error, format!("{}; build with --no-lockout-evidence to run without the lockout-held check", checks_failed(&checks)))
+        (
+            Outcome::Error,
+            format!(
+                "{}; build with --no-lockout-evidence to run without the lockout-held check",
+                checks_failed(&checks)
+            ),
+        )
     } else if !splat_ok && matches!(i.expectation, Expectation::Clean) {
         (Outcome::Fail, format!("unexpected kernel problem: {}", titles(&problems)))
     } else if !merged_ok {
@@ -351,15 +415,31 @@ pub fn judge(i: &Inputs) -> Verdict {
         (Outcome::Inconclusive, "no offline was cancelled: MEM_CANCEL_OFFLINE was not exercised".into())
     } else if !offline_ok {
         (Outcome::Inconclusive, "no block holding KSM pages went offline".into())
-    } else if !(splat_ok && removed_ok && data_ok && ended_ok && boot_ok && code_ran && lockdep_end_ok) || !(held_ok || held_unproven) {
+    } else if !(splat_ok && removed_ok && data_ok && ended_ok && boot_ok && code_ran && lockdep_end_ok)
+        || !(held_ok || held_unproven)
+    {
         (Outcome::Fail, checks_failed(&checks))
     } else if held_unproven {
         (Outcome::Inconclusive, checks_failed(&checks))
     } else {
-        (Outcome::Pass, match i.expectation { Expectation::Clean if i.lockout.is_none() => "clean (lockout-held SKIPPED: --no-lockout-evidence)".into(), Expectation::Clean => "clean, lockout held".into(), Expectation::Splat { .. } => format!("splat as expected: {}", titles(&lockdep)) })
+        (
+            Outcome::Pass,
+            match i.expectation {
+                Expectation::Clean if i.lockout.is_none() => {
+                    "clean (lockout-held SKIPPED: --no-lockout-evidence)".into()
+                }
+                Expectation::Clean => "clean, lockout held".into(),
+                Expectation::Splat { .. } => format!("splat as expected: {}", titles(&lockdep)),
+            },
+        )
     };
     if clean && i.lockout.is_none() {
-        checks.push(Check { name: "lockout-held".into(), ok: true, detail: "SKIPPED: --no-lockout-evidence".into(), skipped: true });
+        checks.push(Check {
+            name: "lockout-held".into(),
+            ok: true,
+            detail: "SKIPPED: --no-lockout-evidence".into(),
+            skipped: true,
+        });
     }
     Verdict { outcome, reason, checks }
 }

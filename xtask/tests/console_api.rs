@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use xtask::console::cli::run_analyze_to;
-use xtask::console::{analyze_bytes, analyze_reader, Analyzer, Category, MAX_FINDINGS, MAX_LINE};
+use xtask::console::{analyze_bytes, analyze_reader, Analyzer, Category, Kind, MAX_FINDINGS, MAX_LINE};
 
 fn fixture(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/console").join(name);
@@ -16,11 +16,12 @@ fn splat() -> String {
     fixture("s390x-6.1-ksm-memory-chain.log")
 }
 
-const TITLE: &str = "possible circular locking dependency: ksm_thread_mutex/1 -> (memory_chain).rwsem in ksm_memory_callback";
+const TITLE: &str =
+    "possible circular locking dependency: ksm_thread_mutex/1 -> (memory_chain).rwsem in ksm_memory_callback";
 
 fn the_splat(text: &str) -> xtask::console::Finding {
     let a = analyze_bytes(text.as_bytes());
-    let mut f = a.findings.into_iter().filter(|f| f.kind == "circular_locking");
+    let mut f = a.findings.into_iter().filter(|f| f.kind == Kind::CircularLocking);
     let one = f.next().expect("a circular locking finding");
     assert!(f.next().is_none());
     one
@@ -56,7 +57,11 @@ fn user_space_lines_inside_a_report_do_not_break_it() {
             .map(|(i, l)| if i % every == 0 { format!("{l}\n@@KSMH progress n={i}\n") } else { format!("{l}\n") })
             .collect();
         let f = the_splat(&mixed);
-        assert_eq!((f.title.as_str(), &f.fingerprint, f.truncated), (TITLE, &clean.fingerprint, false), "every {every}");
+        assert_eq!(
+            (f.title.as_str(), &f.fingerprint, f.truncated),
+            (TITLE, &clean.fingerprint, false),
+            "every {every}"
+        );
         assert_eq!(f.lockdep, clean.lockdep, "every {every}");
         assert_eq!(f.frames, clean.frames, "every {every}");
     }
@@ -65,7 +70,8 @@ fn user_space_lines_inside_a_report_do_not_break_it() {
 /// With printk caller ids two reports printed at once are untangled line by line.
 #[test]
 fn caller_ids_untangle_concurrent_reports() {
-    let a: Vec<String> = splat().lines().filter(|l| l.starts_with("[   40.")).map(|l| l.replacen("] ", "][    T1] ", 1)).collect();
+    let a: Vec<String> =
+        splat().lines().filter(|l| l.starts_with("[   40.")).map(|l| l.replacen("] ", "][    T1] ", 1)).collect();
     let b = [
         "[   40.200000][   T77] ------------[ cut here ]------------",
         "[   40.200001][   T77] WARNING: CPU: 0 PID: 77 at mm/ksm.c:3011 ksm_scan_thread+0x12f/0x140",
@@ -99,7 +105,12 @@ fn caller_ids_untangle_concurrent_reports() {
 #[test]
 fn repeats_are_counted_once() {
     let one = splat();
-    let other = one.replace("sh/1", "bash/4711").replace("PID: 1 Comm: sh", "PID: 4711 Comm: bash").replace("CPU: 1", "CPU: 0").replace("00000000017", "00000000039").replace("[   40.", "[   77.");
+    let other = one
+        .replace("sh/1", "bash/4711")
+        .replace("PID: 1 Comm: sh", "PID: 4711 Comm: bash")
+        .replace("CPU: 1", "CPU: 0")
+        .replace("00000000017", "00000000039")
+        .replace("[   40.", "[   77.");
     let text = format!("{one}{other}{one}");
     let a = analyze_bytes(text.as_bytes());
     let lockdep: Vec<_> = a.findings.iter().filter(|f| f.category == Category::Lockdep).collect();
@@ -134,7 +145,8 @@ fn a_log_that_ends_inside_a_report_marks_it_truncated() {
     let full = splat();
     let lines: Vec<&str> = full.lines().collect();
     let header = lines.iter().position(|l| l.contains("WARNING: possible circular")).unwrap();
-    let held = lines.iter().position(|l| l.contains("(ksm_thread_mutex/1){+.+.}-{3:3}, at: ksm_memory_callback")).unwrap();
+    let held =
+        lines.iter().position(|l| l.contains("(ksm_thread_mutex/1){+.+.}-{3:3}, at: ksm_memory_callback")).unwrap();
     let backtrace = lines.iter().position(|l| l.contains("stack backtrace:")).unwrap();
     for cut in header + 1..backtrace + 3 {
         let text = lines[..cut].join("\n");
@@ -146,7 +158,8 @@ fn a_log_that_ends_inside_a_report_marks_it_truncated() {
     }
     assert!(!the_splat(&lines[..backtrace + 6].join("\n")).truncated);
     // A new boot cuts a report off just like the end of the log.
-    let rebooted = format!("{}\n[    0.000000] Linux version 6.1.192 #1 SMP\n[    1.0] hello\n", lines[..backtrace].join("\n"));
+    let rebooted =
+        format!("{}\n[    0.000000] Linux version 6.1.192 #1 SMP\n[    1.0] hello\n", lines[..backtrace].join("\n"));
     assert!(the_splat(&rebooted).truncated);
 }
 
@@ -175,11 +188,13 @@ fn hostile_input_is_survived() {
 fn distinct_findings_are_capped() {
     let mut log = String::new();
     for i in 0..MAX_FINDINGS + 50 {
-        log.push_str(&format!("WARNING: CPU: 0 PID: 1 at x.c:1 f{i}+0x1/0x2\nCall Trace:\n g+0x1/0x2\n---[ end trace 0 ]---\n"));
+        log.push_str(&format!(
+            "WARNING: CPU: 0 PID: 1 at x.c:1 f{i}+0x1/0x2\nCall Trace:\n g+0x1/0x2\n---[ end trace 0 ]---\n"
+        ));
     }
     let a = analyze_bytes(log.as_bytes());
     assert_eq!(a.findings.len(), MAX_FINDINGS + 1);
-    assert!(a.findings.iter().any(|f| f.kind == "analyzer_overflow" && f.category == Category::LogLoss));
+    assert!(a.findings.iter().any(|f| f.kind == Kind::AnalyzerOverflow && f.category == Category::LogLoss));
 }
 
 #[test]

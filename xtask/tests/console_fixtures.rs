@@ -99,7 +99,8 @@ fn fixtures_match_their_expectations() {
             }
             continue;
         };
-        let mut expected: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", expect_path.display()));
+        let mut expected: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", expect_path.display()));
         if let Some(list) = expected.get_mut("findings").and_then(Value::as_array_mut) {
             for (i, f) in list.iter_mut().enumerate() {
                 if let Some(g) = f.as_object_mut().and_then(|o| o.remove("fingerprint_group")) {
@@ -151,7 +152,10 @@ fn transport_prefixes_do_not_change_findings() {
         ("syslog", |l| format!("Jan  1 00:00:00 host kernel: {l}")),
     ];
     let key = |a: &Analysis| {
-        a.findings.iter().map(|f| (f.kind.clone(), f.title.clone(), f.fingerprint.clone(), f.count, f.first_line, f.last_line)).collect::<Vec<_>>()
+        a.findings
+            .iter()
+            .map(|f| (f.kind, f.title.clone(), f.fingerprint.clone(), f.count, f.first_line, f.last_line))
+            .collect::<Vec<_>>()
     };
     for log in fixtures() {
         let text = String::from_utf8_lossy(&fs::read(&log).unwrap()).replace("\r\n", "\n");

@@ -148,7 +148,10 @@ fn every_header_classifies_and_titles() {
     for (header, category, kind, title) in CASES {
         let a = analyze_bytes(excerpt(header).as_bytes());
         let problems: Vec<_> = a.problems().collect();
-        let ok = problems.len() == 1 && problems[0].category == *category && problems[0].kind == *kind && problems[0].title == *title;
+        let ok = problems.len() == 1
+            && problems[0].category == *category
+            && problems[0].kind.as_str() == *kind
+            && problems[0].title == *title;
         if !ok {
             let got: Vec<_> = problems.iter().map(|f| format!("{}/{}: {}", f.category, f.kind, f.title)).collect();
             failures.push(format!("{header}\n   want {category}/{kind}: {title}\n   got  {got:?}"));

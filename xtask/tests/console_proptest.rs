@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use xtask::console::{analyze_bytes, analyze_reader, Analysis, Category};
+use xtask::console::{analyze_bytes, analyze_reader, Analysis, Category, Kind};
 
 fn pool() -> &'static [String] {
     static P: OnceLock<Vec<String>> = OnceLock::new();
@@ -42,7 +42,7 @@ fn check(input: &[u8], a: &Analysis) {
     }
     assert!(a.findings.windows(2).all(|w| w[0].first_line <= w[1].first_line));
     assert!(a.problems().all(|f| f.category != Category::Info));
-    if a.findings.iter().any(|f| f.kind == "lockdep_turned_off") {
+    if a.findings.iter().any(|f| f.kind == Kind::LockdepTurnedOff) {
         assert!(a.lockdep_turned_off);
     }
 }
@@ -68,7 +68,11 @@ struct Damage {
 }
 
 fn damage() -> impl Strategy<Value = Damage> {
-    (0u8..8, proptest::option::weighted(0.1, 0usize..200), any::<bool>()).prop_map(|(prefix, cut, crlf)| Damage { prefix, cut, crlf })
+    (0u8..8, proptest::option::weighted(0.1, 0usize..200), any::<bool>()).prop_map(|(prefix, cut, crlf)| Damage {
+        prefix,
+        cut,
+        crlf,
+    })
 }
 
 fn render(pieces: &[(Piece, Damage)]) -> Vec<u8> {

@@ -7,12 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use xtask::arch::{Arch, MemoryMode};
-use xtask::console::{self, markers};
+use xtask::console;
+use xtask::vm::markers;
 use xtask::html::browser;
 use xtask::lockout;
 use xtask::matrix::{self, Scenario};
 use xtask::report::{self, Results};
-use xtask::runner::CellResult;
+use xtask::report::CellResult;
 use xtask::verdict::{self, HostFacts, Outcome};
 
 const CELLS: &[&str] = &[
@@ -63,10 +64,7 @@ fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
     std::fs::create_dir_all(&cdir).unwrap();
     std::fs::write(cdir.join("console.log"), &text).unwrap();
     let c = CellResult {
-        id: id.into(),
-        arch: arch.name().into(),
-        variant: variant.name.clone(),
-        scenario: scenario.name().into(),
+        id: xtask::matrix::CellId { arch, variant: variant.name.clone(), scenario },
         expectation,
         verdict: v,
         findings: analysis,
@@ -100,7 +98,7 @@ fn build_report(dir: &Path) -> Results {
         finished: "2026-12-03T08:01:30Z".into(),
         interrupted: false,
         in_progress: false,
-        outcome: xtask::runner::outcome_of(&cells),
+        outcome: xtask::report::outcome_of(&cells),
         not_run: vec![],
         cells,
     };

@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use xtask::arch::{Arch, MemoryMode};
-use xtask::console::{self, markers};
+use xtask::console;
 use xtask::lockout;
 use xtask::matrix::{self, Expectation, Scenario};
 use xtask::verdict::{self, HostFacts, Outcome};
+use xtask::vm::markers;
 
 fn fixture(cell: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));
@@ -30,13 +31,25 @@ fn judge_text(arch: Arch, variant: &str, scenario: Scenario, text: &str, host: O
 }
 
 /// `evidence`: judged as a run with lockout evidence (the default) or `--no-lockout-evidence`.
-fn judge_with(arch: Arch, variant: &str, scenario: Scenario, text: &str, host: Option<HostFacts>, evidence: bool) -> verdict::Verdict {
+fn judge_with(
+    arch: Arch,
+    variant: &str,
+    scenario: Scenario,
+    text: &str,
+    host: Option<HostFacts>,
+    evidence: bool,
+) -> verdict::Verdict {
     let (exp, boot_line, must_call) = expectation(variant, scenario);
     let analysis = console::analyze_bytes(text.as_bytes());
     let guest = markers::summarize(&markers::parse(text));
     let lockout = evidence.then(|| lockout::analyze(&guest.trace, &must_call));
     let dimm = arch.machine().memory == MemoryMode::DimmHotplug;
-    let host = host.unwrap_or(HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() });
+    let host = host.unwrap_or(HostFacts {
+        qemu_exit: Some(0),
+        dimm_expected: dimm,
+        dimm_removed: dimm.then_some(true),
+        ..Default::default()
+    });
     verdict::judge(&verdict::Inputs {
         expectation: &exp,
         scenario,
@@ -109,7 +122,10 @@ fn the_cancel_splat_must_name_the_notifier_rwsem() {
 }
 
 fn replace_marker(text: &str, event_prefix: &str, with: &str) -> String {
-    text.lines().map(|l| if l.starts_with(event_prefix) { with.to_string() } else { l.to_string() }).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| if l.starts_with(event_prefix) { with.to_string() } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -117,16 +133,29 @@ fn missing_evidence_is_never_a_pass() {
     let cell = "s390x-upstream-offline";
     let base = fixture(cell);
     // Nothing merged: inconclusive.
-    let t = replace_marker(&base, "@@KSMH ksm when=merged", "@@KSMH ksm when=merged run=1 pages_shared=0 pages_sharing=0 pages_unshared=0 full_scans=3");
+    let t = replace_marker(
+        &base,
+        "@@KSMH ksm when=merged",
+        "@@KSMH ksm when=merged run=1 pages_shared=0 pages_sharing=0 pages_unshared=0 full_scans=3",
+    );
     assert_eq!(judge(cell, &t).outcome, Outcome::Inconclusive);
     // Nothing went offline: inconclusive.
-    let t = replace_marker(&base, "@@KSMH offline block=8 result=ok", "@@KSMH offline block=8 result=fail reason=Device-or-resource-busy");
+    let t = replace_marker(
+        &base,
+        "@@KSMH offline block=8 result=ok",
+        "@@KSMH offline block=8 result=fail reason=Device-or-resource-busy",
+    );
     assert_eq!(judge(cell, &t).outcome, Outcome::Inconclusive);
     // Lockdep already off before the trigger: inconclusive.
-    let t = replace_marker(&base, "@@KSMH lockdep-stats when=before-trigger", "@@KSMH lockdep-stats when=before-trigger debug_locks=0");
+    let t = replace_marker(
+        &base,
+        "@@KSMH lockdep-stats when=before-trigger",
+        "@@KSMH lockdep-stats when=before-trigger debug_locks=0",
+    );
     assert_eq!(judge(cell, &t).outcome, Outcome::Inconclusive);
     // Corrupted data: fail.
-    let t = replace_marker(&base, "@@KSMH verify", "@@KSMH verify result=fail bytes=33554432 bad_bytes=4096 bad_pages=1");
+    let t =
+        replace_marker(&base, "@@KSMH verify", "@@KSMH verify result=fail bytes=33554432 bad_bytes=4096 bad_pages=1");
     assert_eq!(judge(cell, &t).outcome, Outcome::Fail);
     // ksmd never scanned again: the lockout did not end: fail.
     let t = replace_marker(&base, "@@KSMH ksmd-scans", "@@KSMH ksmd-scans before=10 after=10");
@@ -174,7 +203,12 @@ fn a_known_issue_is_shown_but_does_not_fail_until_it_expires() {
     let analysis = console::analyze_bytes(prefix.as_bytes());
     let fp = analysis.findings.iter().find(|f| f.category == console::Category::Lockdep).unwrap().fingerprint.clone();
     let guest = markers::summarize(&markers::parse(&prefix));
-    let known = vec![xtask::known::KnownIssue { fingerprint: fp, reason: "testing".into(), expires: "2026-12-31".into(), cells: vec![] }];
+    let known = vec![xtask::known::KnownIssue {
+        fingerprint: fp,
+        reason: "testing".into(),
+        expires: "2026-12-31".into(),
+        cells: vec![],
+    }];
     let host = HostFacts { qemu_exit: Some(0), ..Default::default() };
     let run = |today: &str| {
         verdict::judge(&verdict::Inputs {
@@ -206,7 +240,8 @@ fn every_real_mutant_log_is_judged_as_the_matrix_says() {
     let mut seen = 0;
     for (name, mu) in &m.mutants {
         let cell = format!("s390x-mutant-{name}-offline");
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));
+        let p =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));
         if !p.exists() {
             continue;
         }
@@ -227,7 +262,8 @@ fn clean_needs_the_lockout_shown_held_by_the_kernel_trace() {
     for cell in ["s390x-upstream-offline", "arm64-upstream-cancel", "s390x-rust-cancel"] {
         let base = fixture(cell);
         let variant = cell.split('-').nth(1).unwrap();
-        let (arch, sc) = if cell.starts_with("s390x") { (Arch::S390x, Scenario::Offline) } else { (Arch::Arm64, Scenario::Cancel) };
+        let (arch, sc) =
+            if cell.starts_with("s390x") { (Arch::S390x, Scenario::Offline) } else { (Arch::Arm64, Scenario::Cancel) };
         let sc = if cell.ends_with("cancel") { Scenario::Cancel } else { sc };
         let held = judge_text(arch, variant, sc, &base, None);
         let c = held.checks.iter().find(|c| c.name == "lockout-held").unwrap();

@@ -50,7 +50,11 @@ pub fn run_analyze_to<W: Write>(json: bool, files: &[PathBuf], out: &mut W) -> R
             schema: 1,
             files: results
                 .iter()
-                .map(|(p, a)| FileReport { path: p.display().to_string(), findings: &a.findings, lockdep_turned_off: a.lockdep_turned_off })
+                .map(|(p, a)| FileReport {
+                    path: p.display().to_string(),
+                    findings: &a.findings,
+                    lockdep_turned_off: a.lockdep_turned_off,
+                })
                 .collect(),
         };
         serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -67,14 +71,23 @@ pub fn run_analyze_to<W: Write>(json: bool, files: &[PathBuf], out: &mut W) -> R
 fn write_human<W: Write>(out: &mut W, p: &Path, a: &Analysis) -> io::Result<()> {
     let problems = a.problems().count();
     let info = a.findings.len() - problems;
-    write!(out, "{}: {} problem{}, {} info, {} lines", p.display(), problems, if problems == 1 { "" } else { "s" }, info, a.lines)?;
+    write!(
+        out,
+        "{}: {} problem{}, {} info, {} lines",
+        p.display(),
+        problems,
+        if problems == 1 { "" } else { "s" },
+        info,
+        a.lines
+    )?;
     if a.lockdep_turned_off {
         write!(out, ", lockdep turned off")?;
     }
     writeln!(out)?;
     for f in &a.findings {
         writeln!(out, "  {}/{}: {}", f.category, f.kind, f.title)?;
-        let mut details = format!("      fingerprint {}  lines {}-{}  count {}", f.fingerprint, f.first_line, f.last_line, f.count);
+        let mut details =
+            format!("      fingerprint {}  lines {}-{}  count {}", f.fingerprint, f.first_line, f.last_line, f.count);
         if let Some(t) = &f.task {
             details.push_str(&format!("  task {t}"));
         }

@@ -154,13 +154,15 @@ fn syscall_name(s: &str) -> Option<&str> {
     let name = rest.strip_prefix("sys_").or_else(|| rest.strip_prefix("SyS_"))?;
     // `__foo_sys_x` must be an arch/wrapper prefix, not e.g. `__do_sys_open_by_handle` helpers
     // of another shape; a plain `do_sys_open` (no leading `__`) is a real function and kept.
-    (!name.is_empty() && (s.starts_with("__") || s.starts_with("sys_") || s.starts_with("SyS_") || s.starts_with("compat_")))
-        .then_some(name)
+    (!name.is_empty()
+        && (s.starts_with("__") || s.starts_with("sys_") || s.starts_with("SyS_") || s.starts_with("compat_")))
+    .then_some(name)
 }
 
 /// Infrastructure prefixes: printing and dumping, WARN/BUG machinery, lockdep, lock, sleep
 /// and wait primitives, allocators, sanitizer runtimes, string/memory primitives, scheduler
 /// and idle, timers and IRQ plumbing, exception/syscall entry of x86, arm64 and s390.
+#[rustfmt::skip] // a table
 const NOISE_PREFIX: &[&str] = &[
     "dump_stack", "show_stack", "dump_backtrace", "show_trace", "show_regs", "__show_regs", "print_", "__print_",
     "printk", "vprintk", "_printk", "console_", "__warn", "warn_", "report_bug", "__report_bug", "handle_bug",
@@ -226,9 +228,19 @@ pub(crate) fn is_noise(func: &str) -> bool {
 pub(crate) fn is_irq_entry(func: &str) -> bool {
     matches!(
         func,
-        "el1h_64_irq" | "el1_irq" | "el0t_64_irq" | "el0_irq" | "ext_int_handler" | "io_int_handler"
-            | "asm_sysvec_apic_timer_interrupt" | "apic_timer_interrupt" | "asm_common_interrupt"
-            | "common_interrupt" | "irq_entries_start" | "__irq_svc" | "__irq_usr"
+        "el1h_64_irq"
+            | "el1_irq"
+            | "el0t_64_irq"
+            | "el0_irq"
+            | "ext_int_handler"
+            | "io_int_handler"
+            | "asm_sysvec_apic_timer_interrupt"
+            | "apic_timer_interrupt"
+            | "asm_common_interrupt"
+            | "common_interrupt"
+            | "irq_entries_start"
+            | "__irq_svc"
+            | "__irq_usr"
     )
 }
 

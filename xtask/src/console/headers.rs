@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use regex::{Regex, RegexSet};
 
-use super::Category;
+use super::{Category, Kind};
 use Category::*;
 
 /// How a report's body is recognised and where it ends.
@@ -62,7 +62,7 @@ pub(crate) enum Src {
 pub(crate) struct Def {
     pub re: &'static str,
     pub category: Category,
-    pub kind: &'static str,
+    pub kind: Kind,
     pub body: Body,
     pub done: Done,
     /// `{name}` is a header capture or a computed value; `[..]` is dropped if one of its
@@ -75,10 +75,21 @@ pub(crate) struct Def {
     pub keys: usize,
     /// A later die line (`Oops: ..`, `Internal error: ..`) belongs to this report.
     pub awaits_die: bool,
+    /// An OOM kill in the past tense (`Killed process N`): it ends the OOM report it joins.
+    /// (`Out of memory: Kill(ed) process` says it with its `ed` capture.)
+    pub kill_done: bool,
 }
 
-const fn d(re: &'static str, category: Category, kind: &'static str, body: Body, done: Done, title: &'static str, func: &'static [Src]) -> Def {
-    Def { re, category, kind, body, done, title, func, or_else: "", keys: 3, awaits_die: false }
+const fn d(
+    re: &'static str,
+    category: Category,
+    kind: Kind,
+    body: Body,
+    done: Done,
+    title: &'static str,
+    func: &'static [Src],
+) -> Def {
+    Def { re, category, kind, body, done, title, func, or_else: "", keys: 3, awaits_die: false, kill_done: false }
 }
 
 impl Def {
@@ -90,6 +101,9 @@ impl Def {
     }
     const fn awaits_die(self) -> Def {
         Def { awaits_die: true, ..self }
+    }
+    const fn kill_done(self) -> Def {
+        Def { kill_done: true, ..self }
     }
 }
 
@@ -112,86 +126,87 @@ macro_rules! ld {
 use Body::*;
 use Done::*;
 
+#[rustfmt::skip] // a table: one header a row
 pub(crate) static DEFS: &[Def] = &[
     // Side findings and boot boundaries.
-    d(r"^INFO: lockdep is turned off", Info, "lockdep_turned_off", Side, Always, "INFO: lockdep is turned off", NONE),
-    d(r"^turning off the locking correctness validator", Info, "lockdep_turned_off", Side, Always, "lockdep: locking correctness validator turned off", NONE),
-    d(r"^Disabling lock debugging due to kernel taint", Info, "lockdep_turned_off", Side, Always, "lockdep: lock debugging disabled due to kernel taint", NONE),
-    d(r"^\*\* \d+ printk messages dropped \*\*", LogLoss, "printk_dropped", Side, Always, "printk messages dropped", NONE),
-    d(r"^(?:printk: )?(?:console \[[^\]]*\]:? )?\d+ (?:printk )?messages dropped", LogLoss, "printk_dropped", Side, Always, "printk messages dropped", NONE),
-    d(r"^(?:systemd-journald\[\d+\]: )?Missed \d+ kernel messages", LogLoss, "kernel_messages_missed", Side, Always, "journald missed kernel messages", NONE),
-    d(r"^Linux version \d", Info, "boot", Boot, Always, "", NONE),
-    d(r"^Booting Linux on physical CPU", Info, "boot", Boot, Always, "", NONE),
+    d(r"^INFO: lockdep is turned off", Info, Kind::LockdepTurnedOff, Side, Always, "INFO: lockdep is turned off", NONE),
+    d(r"^turning off the locking correctness validator", Info, Kind::LockdepTurnedOff, Side, Always, "lockdep: locking correctness validator turned off", NONE),
+    d(r"^Disabling lock debugging due to kernel taint", Info, Kind::LockdepTurnedOff, Side, Always, "lockdep: lock debugging disabled due to kernel taint", NONE),
+    d(r"^\*\* \d+ printk messages dropped \*\*", LogLoss, Kind::PrintkDropped, Side, Always, "printk messages dropped", NONE),
+    d(r"^(?:printk: )?(?:console \[[^\]]*\]:? )?\d+ (?:printk )?messages dropped", LogLoss, Kind::PrintkDropped, Side, Always, "printk messages dropped", NONE),
+    d(r"^(?:systemd-journald\[\d+\]: )?Missed \d+ kernel messages", LogLoss, Kind::KernelMessagesMissed, Side, Always, "journald missed kernel messages", NONE),
+    d(r"^Linux version \d", Info, Kind::Boot, Boot, Always, "", NONE),
+    d(r"^Booting Linux on physical CPU", Info, Kind::Boot, Boot, Always, "", NONE),
     // Lockdep.
-    d(ld!("possible circular locking dependency detected"), Lockdep, "circular_locking", Sections, Frames, "possible circular locking dependency[: {held} -> {acq}]", HELD),
-    d(ld!("possible recursive locking detected"), Lockdep, "recursive_locking", Sections, Frames, "possible recursive locking[: {acq}]", HELD),
-    d(ld!("inconsistent lock state"), Lockdep, "inconsistent_lock_state", Sections, Frames, "inconsistent lock state[ {usage}][: {acq}]", ACQ),
-    d(ld!("possible irq lock inversion dependency detected"), Lockdep, "irq_lock_inversion", Sections, Frames, "possible irq lock inversion dependency[: {dep}]", ACQ),
-    d(ld!(r"(?P<irq>[A-Z_]+)-safe -> [A-Z_]+-unsafe lock order detected"), Lockdep, "irq_unsafe_order", Sections, Frames, "{irq}-safe -> {irq}-unsafe lock order[: {held} -> {acq}]", HELD),
-    d(ld!("bad unlock balance detected"), Lockdep, "bad_unlock_balance", Sections, Frames, "bad unlock balance[: {acq}]", ACQ),
-    d(ld!("bad contention detected"), Lockdep, "bad_contention", Sections, Frames, "bad contention[: {acq}]", ACQ),
-    d(ld!("held lock freed"), Lockdep, "held_lock_freed", Sections, Frames, "held lock freed[: {held}]", HELD),
-    d(ld!("lock held when returning to user space"), Lockdep, "lock_held_returning_to_user", Sections, Always, "lock held when returning to user space[: {first_held}]", &[Src::FirstHeldAt]),
-    d(ld!(r"(?:lock held at task exit time|.+ still has locks held)"), Lockdep, "lock_held_at_exit", Sections, Always, "lock held at task exit[: {first_held}]", &[Src::FirstHeldAt]),
-    d(ld!("[Nn]ested lock was not taken"), Lockdep, "nested_lock_not_taken", Sections, Frames, "nested lock was not taken[: {acq}]", ACQ),
-    d(ld!(r"suspicious (?:RCU usage|rcu_dereference_check\(\) usage)"), Lockdep, "suspicious_rcu_usage", Sections, Frames, "suspicious RCU usage", STACK).or_else(" at {rcu_file}"),
-    d(ld!("Invalid wait context"), Lockdep, "invalid_wait_context", Sections, Frames, "invalid wait context[: {acq}]", ACQ),
-    d(r"^INFO: trying to register non-static key", Lockdep, "non_static_key", Stack, Frames, "trying to register non-static key", STACK),
-    d(r"^BUG: (?P<what>MAX_[A-Z_]+) too low", Lockdep, "lockdep_limit", Stack, Always, "BUG: {what} too low!", NONE).keys(0),
-    d(r"^BUG: (?P<msg>looking up invalid subclass|key \S+ (?:has )?not (?:been registered|in \.data))", Lockdep, "lockdep_bug", Stack, Always, "BUG: {msg}", STACK),
-    d(r"^DEBUG_LOCKS_WARN_ON\((?P<cond>.*)\)", Lockdep, "debug_locks_warn_on", PreWarn, Always, "DEBUG_LOCKS_WARN_ON({cond})", &[Src::Header, Src::Stack]),
+    d(ld!("possible circular locking dependency detected"), Lockdep, Kind::CircularLocking, Sections, Frames, "possible circular locking dependency[: {held} -> {acq}]", HELD),
+    d(ld!("possible recursive locking detected"), Lockdep, Kind::RecursiveLocking, Sections, Frames, "possible recursive locking[: {acq}]", HELD),
+    d(ld!("inconsistent lock state"), Lockdep, Kind::InconsistentLockState, Sections, Frames, "inconsistent lock state[ {usage}][: {acq}]", ACQ),
+    d(ld!("possible irq lock inversion dependency detected"), Lockdep, Kind::IrqLockInversion, Sections, Frames, "possible irq lock inversion dependency[: {dep}]", ACQ),
+    d(ld!(r"(?P<irq>[A-Z_]+)-safe -> [A-Z_]+-unsafe lock order detected"), Lockdep, Kind::IrqUnsafeOrder, Sections, Frames, "{irq}-safe -> {irq}-unsafe lock order[: {held} -> {acq}]", HELD),
+    d(ld!("bad unlock balance detected"), Lockdep, Kind::BadUnlockBalance, Sections, Frames, "bad unlock balance[: {acq}]", ACQ),
+    d(ld!("bad contention detected"), Lockdep, Kind::BadContention, Sections, Frames, "bad contention[: {acq}]", ACQ),
+    d(ld!("held lock freed"), Lockdep, Kind::HeldLockFreed, Sections, Frames, "held lock freed[: {held}]", HELD),
+    d(ld!("lock held when returning to user space"), Lockdep, Kind::LockHeldReturningToUser, Sections, Always, "lock held when returning to user space[: {first_held}]", &[Src::FirstHeldAt]),
+    d(ld!(r"(?:lock held at task exit time|.+ still has locks held)"), Lockdep, Kind::LockHeldAtExit, Sections, Always, "lock held at task exit[: {first_held}]", &[Src::FirstHeldAt]),
+    d(ld!("[Nn]ested lock was not taken"), Lockdep, Kind::NestedLockNotTaken, Sections, Frames, "nested lock was not taken[: {acq}]", ACQ),
+    d(ld!(r"suspicious (?:RCU usage|rcu_dereference_check\(\) usage)"), Lockdep, Kind::SuspiciousRcuUsage, Sections, Frames, "suspicious RCU usage", STACK).or_else(" at {rcu_file}"),
+    d(ld!("Invalid wait context"), Lockdep, Kind::InvalidWaitContext, Sections, Frames, "invalid wait context[: {acq}]", ACQ),
+    d(r"^INFO: trying to register non-static key", Lockdep, Kind::NonStaticKey, Stack, Frames, "trying to register non-static key", STACK),
+    d(r"^BUG: (?P<what>MAX_[A-Z_]+) too low", Lockdep, Kind::LockdepLimit, Stack, Always, "BUG: {what} too low!", NONE).keys(0),
+    d(r"^BUG: (?P<msg>looking up invalid subclass|key \S+ (?:has )?not (?:been registered|in \.data))", Lockdep, Kind::LockdepBug, Stack, Always, "BUG: {msg}", STACK),
+    d(r"^DEBUG_LOCKS_WARN_ON\((?P<cond>.*)\)", Lockdep, Kind::DebugLocksWarnOn, PreWarn, Always, "DEBUG_LOCKS_WARN_ON({cond})", &[Src::Header, Src::Stack]),
     // Sanitizers.
-    d(r"^BUG: KAS[Aa][Nn]: (?P<type>[\w -]+?) (?:in|on address) (?P<fn>\S+)", Sanitizer, "kasan", Framed, EndMarker, "KASAN: {type}[ {access}]", HDR),
-    d(r"^BUG: KAS[Aa][Nn]: (?P<type>[\w -]+)", Sanitizer, "kasan", Framed, EndMarker, "KASAN: {type}[ {access}]", STACK),
-    d(r"^BUG: KFENCE: (?P<type>[\w -]+?) in (?P<fn>\S+)", Sanitizer, "kfence", Framed, EndMarker, "KFENCE: {type}", HDR),
-    d(r"^BUG: KMSAN: (?P<type>[\w -]+?) in (?P<fn>\S+)", Sanitizer, "kmsan", Framed, EndMarker, "KMSAN: {type}", HDR),
-    d(r"^BUG: KCSAN: (?P<type>[\w :-]+?) in (?P<fns>\S+(?: / \S+)?)", Sanitizer, "kcsan", Framed, EndMarker, "KCSAN: {type} in {fns}", NONE).keys(0),
-    d(r"^UBSAN: (?P<type>[\w -]+?) in (?P<loc>\S+)", Sanitizer, "ubsan", Framed, EndMarker, "UBSAN: {type}", STACK).or_else(" in {file}"),
-    d(r"^unreferenced object 0x[0-9a-fA-F]+ \(size \d+\)", Sanitizer, "kmemleak", Stack, Frames, "memory leak", STACK),
+    d(r"^BUG: KAS[Aa][Nn]: (?P<type>[\w -]+?) (?:in|on address) (?P<fn>\S+)", Sanitizer, Kind::Kasan, Framed, EndMarker, "KASAN: {type}[ {access}]", HDR),
+    d(r"^BUG: KAS[Aa][Nn]: (?P<type>[\w -]+)", Sanitizer, Kind::Kasan, Framed, EndMarker, "KASAN: {type}[ {access}]", STACK),
+    d(r"^BUG: KFENCE: (?P<type>[\w -]+?) in (?P<fn>\S+)", Sanitizer, Kind::Kfence, Framed, EndMarker, "KFENCE: {type}", HDR),
+    d(r"^BUG: KMSAN: (?P<type>[\w -]+?) in (?P<fn>\S+)", Sanitizer, Kind::Kmsan, Framed, EndMarker, "KMSAN: {type}", HDR),
+    d(r"^BUG: KCSAN: (?P<type>[\w :-]+?) in (?P<fns>\S+(?: / \S+)?)", Sanitizer, Kind::Kcsan, Framed, EndMarker, "KCSAN: {type} in {fns}", NONE).keys(0),
+    d(r"^UBSAN: (?P<type>[\w -]+?) in (?P<loc>\S+)", Sanitizer, Kind::Ubsan, Framed, EndMarker, "UBSAN: {type}", STACK).or_else(" in {file}"),
+    d(r"^unreferenced object 0x[0-9a-fA-F]+ \(size \d+\)", Sanitizer, Kind::Kmemleak, Stack, Frames, "memory leak", STACK),
     // Die lines (x86, arm, arm64, s390, powerpc, mips, riscv).
-    d(r"^Internal error: (?P<die>.+?): (?:0x)?[0-9a-fA-F]+ \[#\d+\]", Oops, "internal_error", Die, EndMarker, "{die}", PC_STACK),
-    d(r"^(?:Oops: )?(?P<die>[A-Za-z][^:\[]*?)(?:, (?:probably|maybe) for [^:]*)?(?:, sig: \d+ |: (?:0x)?[0-9a-fA-F]+(?P<ilc> ilc:\d)? )\[#\d+\]", Oops, "oops", Die, EndMarker, "{die}", PC_STACK),
-    d(r"^Oops(?:\[#\d+\]| \[#\d+\]|#\d+)", Oops, "oops", Die, EndMarker, "{die}", PC_STACK),
+    d(r"^Internal error: (?P<die>.+?): (?:0x)?[0-9a-fA-F]+ \[#\d+\]", Oops, Kind::InternalError, Die, EndMarker, "{die}", PC_STACK),
+    d(r"^(?:Oops: )?(?P<die>[A-Za-z][^:\[]*?)(?:, (?:probably|maybe) for [^:]*)?(?:, sig: \d+ |: (?:0x)?[0-9a-fA-F]+(?P<ilc> ilc:\d)? )\[#\d+\]", Oops, Kind::Oops, Die, EndMarker, "{die}", PC_STACK),
+    d(r"^Oops(?:\[#\d+\]| \[#\d+\]|#\d+)", Oops, Kind::Oops, Die, EndMarker, "{die}", PC_STACK),
     // Faults whose die line follows.
-    d(r"^BUG: (?:[Uu]nable to handle )?[Kk]ernel NULL pointer dereference", Oops, "null_pointer", Stack, EndMarker, "BUG: kernel NULL pointer dereference", PC_STACK).awaits_die(),
-    d(r"^BUG: [Uu]nable to handle (?:kernel paging request|page fault|kernel)", Oops, "paging_request", Stack, EndMarker, "BUG: unable to handle kernel paging request", PC_STACK).awaits_die(),
-    d(r"^(?:CPU \d+ )?Unable to handle kernel NULL pointer dereference", Oops, "null_pointer", Stack, EndMarker, "BUG: kernel NULL pointer dereference", PC_STACK).awaits_die(),
-    d(r"^(?:CPU \d+ )?Unable to handle kernel ", Oops, "paging_request", Stack, EndMarker, "BUG: unable to handle kernel paging request", PC_STACK).awaits_die(),
-    d(r"^BUG: (?:\w+ )?stack guard page was hit", Oops, "stack_overflow", Stack, EndMarker, "kernel stack overflow", PC_STACK).awaits_die(),
-    d(r"^(?:Kernel|kernel) stack overflow", Oops, "stack_overflow", Stack, Frames, "kernel stack overflow", PC_STACK).awaits_die(),
-    d(r"^Insufficient stack space to handle exception", Oops, "stack_overflow", Stack, Frames, "kernel stack overflow", PC_STACK).awaits_die(),
-    d(r"^Thread overran stack, or stack corrupted", Oops, "stack_overflow", Stack, Frames, "kernel stack overflow", PC_STACK).awaits_die(),
-    d(r"^[Kk]ernel BUG at (?P<loc>[^!\s]+)", Bug, "kernel_bug", Stack, EndMarker, "kernel BUG at {file}", PC_STACK).awaits_die(),
-    d(r"^BUG: failure at (?P<loc>\S+?:\d+)", Bug, "kernel_bug", Stack, Frames, "kernel BUG at {file}", PC_STACK).awaits_die(),
-    d(r"^SError Interrupt on CPU\d+", Oops, "serror", Stack, Always, "SError Interrupt", PC_STACK).awaits_die(),
-    d(r"^Bad mode in (?P<what>.+?) handler detected", Oops, "bad_mode", Stack, Always, "Bad mode in {what} handler", PC_STACK).awaits_die(),
-    d(r"^Kernel panic - not syncing:? ?(?P<msg>.*)", Panic, "kernel_panic", PanicTail, Always, "Kernel panic - not syncing: {msg}", NONE).keys(0),
+    d(r"^BUG: (?:[Uu]nable to handle )?[Kk]ernel NULL pointer dereference", Oops, Kind::NullPointer, Stack, EndMarker, "BUG: kernel NULL pointer dereference", PC_STACK).awaits_die(),
+    d(r"^BUG: [Uu]nable to handle (?:kernel paging request|page fault|kernel)", Oops, Kind::PagingRequest, Stack, EndMarker, "BUG: unable to handle kernel paging request", PC_STACK).awaits_die(),
+    d(r"^(?:CPU \d+ )?Unable to handle kernel NULL pointer dereference", Oops, Kind::NullPointer, Stack, EndMarker, "BUG: kernel NULL pointer dereference", PC_STACK).awaits_die(),
+    d(r"^(?:CPU \d+ )?Unable to handle kernel ", Oops, Kind::PagingRequest, Stack, EndMarker, "BUG: unable to handle kernel paging request", PC_STACK).awaits_die(),
+    d(r"^BUG: (?:\w+ )?stack guard page was hit", Oops, Kind::StackOverflow, Stack, EndMarker, "kernel stack overflow", PC_STACK).awaits_die(),
+    d(r"^(?:Kernel|kernel) stack overflow", Oops, Kind::StackOverflow, Stack, Frames, "kernel stack overflow", PC_STACK).awaits_die(),
+    d(r"^Insufficient stack space to handle exception", Oops, Kind::StackOverflow, Stack, Frames, "kernel stack overflow", PC_STACK).awaits_die(),
+    d(r"^Thread overran stack, or stack corrupted", Oops, Kind::StackOverflow, Stack, Frames, "kernel stack overflow", PC_STACK).awaits_die(),
+    d(r"^[Kk]ernel BUG at (?P<loc>[^!\s]+)", Bug, Kind::KernelBug, Stack, EndMarker, "kernel BUG at {file}", PC_STACK).awaits_die(),
+    d(r"^BUG: failure at (?P<loc>\S+?:\d+)", Bug, Kind::KernelBug, Stack, Frames, "kernel BUG at {file}", PC_STACK).awaits_die(),
+    d(r"^SError Interrupt on CPU\d+", Oops, Kind::Serror, Stack, Always, "SError Interrupt", PC_STACK).awaits_die(),
+    d(r"^Bad mode in (?P<what>.+?) handler detected", Oops, Kind::BadMode, Stack, Always, "Bad mode in {what} handler", PC_STACK).awaits_die(),
+    d(r"^Kernel panic - not syncing:? ?(?P<msg>.*)", Panic, Kind::KernelPanic, PanicTail, Always, "Kernel panic - not syncing: {msg}", NONE).keys(0),
     // Hangs, stalls, lockups.
-    d(r"^INFO: task (?P<task>.+):(?P<pid>\d+) blocked for more than \d+ seconds", HungTask, "hung_task", Stack, Frames, "INFO: task hung", STACK).keys(2),
-    d(r"^INFO: task (?P<task>.+):(?P<pid>\d+) can't die for more than", HungTask, "hung_task", Stack, Frames, "INFO: task hung", STACK).keys(2),
-    d(r"^(?:rcu: )?INFO: (?:rcu\w*|RCU) (?:self-)?detected (?:expedited )?(?:stalls?|CPU \d+ stall)", RcuStall, "rcu_stall", Stack, Always, "INFO: rcu detected stall", PC_IRQ).keys(1),
-    d(r"^(?:[\w ]+: )?BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for \d+s!(?: \[(?P<task>.+):(?P<pid>\d+)\])?", SoftLockup, "soft_lockup", Stack, Frames, "BUG: soft lockup", PC_IRQ).keys(1),
-    d(r"^(?:[\w ]+: )?Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)", SoftLockup, "hard_lockup", Stack, Always, "watchdog: hard LOCKUP", PC_IRQ).keys(1),
-    d(r"^BUG: workqueue lockup", HungTask, "workqueue_lockup", Stack, Always, "BUG: workqueue lockup", NONE).keys(0),
+    d(r"^INFO: task (?P<task>.+):(?P<pid>\d+) blocked for more than \d+ seconds", HungTask, Kind::HungTask, Stack, Frames, "INFO: task hung", STACK).keys(2),
+    d(r"^INFO: task (?P<task>.+):(?P<pid>\d+) can't die for more than", HungTask, Kind::HungTask, Stack, Frames, "INFO: task hung", STACK).keys(2),
+    d(r"^(?:rcu: )?INFO: (?:rcu\w*|RCU) (?:self-)?detected (?:expedited )?(?:stalls?|CPU \d+ stall)", RcuStall, Kind::RcuStall, Stack, Always, "INFO: rcu detected stall", PC_IRQ).keys(1),
+    d(r"^(?:[\w ]+: )?BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for \d+s!(?: \[(?P<task>.+):(?P<pid>\d+)\])?", SoftLockup, Kind::SoftLockup, Stack, Frames, "BUG: soft lockup", PC_IRQ).keys(1),
+    d(r"^(?:[\w ]+: )?Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)", SoftLockup, Kind::HardLockup, Stack, Always, "watchdog: hard LOCKUP", PC_IRQ).keys(1),
+    d(r"^BUG: workqueue lockup", HungTask, Kind::WorkqueueLockup, Stack, Always, "BUG: workqueue lockup", NONE).keys(0),
     // Other BUG: reports; the generic one last.
-    d(r"^BUG: workqueue leaked lock or atomic", Bug, "workqueue_leaked_lock", Stack, Always, "BUG: workqueue leaked lock or atomic", &[Src::LastFunction, Src::Stack]),
-    d(r"^BUG: spinlock lockup suspected on CPU#(?P<cpu>\d+), (?P<task>.+)/(?P<pid>\d+)", Bug, "spinlock_lockup", Stack, Frames, "BUG: spinlock lockup suspected", STACK),
-    d(r"^BUG: (?P<lt>spinlock|rwlock|read_lock|write_lock) (?P<what>[\w ]+?) on CPU#(?P<cpu>\d+)", Bug, "spinlock_bug", Stack, Frames, "BUG: {lt} {what}", STACK),
-    d(r"^BUG: sleeping function called from invalid context", Bug, "sleeping_in_atomic", Stack, Frames, "BUG: sleeping function called from invalid context", STACK),
-    d(r"^BUG: scheduling while atomic: (?P<task>.+)/(?P<pid>-?\d+)/", Bug, "scheduling_while_atomic", Stack, Frames, "BUG: scheduling while atomic", STACK),
-    d(r"^BUG: Bad page state in process (?P<task>.*?)\s+pfn:", Bug, "bad_page_state", Stack, Frames, "BUG: Bad page state", STACK),
-    d(r"^BUG: Bad page map in process (?P<task>\S*)", Bug, "bad_page_map", Stack, Frames, "BUG: Bad page map", STACK),
-    d(r"^BUG: Bad rss-counter state", Bug, "bad_rss_counter", Stack, Always, "BUG: Bad rss-counter state", NONE).keys(0),
-    d(r"^BUG: using (?P<what>\S+) in preemptible \[[0-9a-fA-F]+\] code: (?P<task>.+)/(?P<pid>\d+)", Bug, "preemptible_context", Stack, Frames, "BUG: using {what} in preemptible code", STACK),
-    d(r"^BUG: warning at (?P<loc>\S+?:\d+)/(?P<fn>\w+)\(\)", Warning, "warn", Stack, Frames, "WARNING", &[Src::Header, Src::Stack]).keys(2),
-    d(r"^BUG: (?P<msg>.+)", Bug, "bug", Stack, Always, "BUG: {msg}", PC_STACK),
+    d(r"^BUG: workqueue leaked lock or atomic", Bug, Kind::WorkqueueLeakedLock, Stack, Always, "BUG: workqueue leaked lock or atomic", &[Src::LastFunction, Src::Stack]),
+    d(r"^BUG: spinlock lockup suspected on CPU#(?P<cpu>\d+), (?P<task>.+)/(?P<pid>\d+)", Bug, Kind::SpinlockLockup, Stack, Frames, "BUG: spinlock lockup suspected", STACK),
+    d(r"^BUG: (?P<lt>spinlock|rwlock|read_lock|write_lock) (?P<what>[\w ]+?) on CPU#(?P<cpu>\d+)", Bug, Kind::SpinlockBug, Stack, Frames, "BUG: {lt} {what}", STACK),
+    d(r"^BUG: sleeping function called from invalid context", Bug, Kind::SleepingInAtomic, Stack, Frames, "BUG: sleeping function called from invalid context", STACK),
+    d(r"^BUG: scheduling while atomic: (?P<task>.+)/(?P<pid>-?\d+)/", Bug, Kind::SchedulingWhileAtomic, Stack, Frames, "BUG: scheduling while atomic", STACK),
+    d(r"^BUG: Bad page state in process (?P<task>.*?)\s+pfn:", Bug, Kind::BadPageState, Stack, Frames, "BUG: Bad page state", STACK),
+    d(r"^BUG: Bad page map in process (?P<task>\S*)", Bug, Kind::BadPageMap, Stack, Frames, "BUG: Bad page map", STACK),
+    d(r"^BUG: Bad rss-counter state", Bug, Kind::BadRssCounter, Stack, Always, "BUG: Bad rss-counter state", NONE).keys(0),
+    d(r"^BUG: using (?P<what>\S+) in preemptible \[[0-9a-fA-F]+\] code: (?P<task>.+)/(?P<pid>\d+)", Bug, Kind::PreemptibleContext, Stack, Frames, "BUG: using {what} in preemptible code", STACK),
+    d(r"^BUG: warning at (?P<loc>\S+?:\d+)/(?P<fn>\w+)\(\)", Warning, Kind::Warn, Stack, Frames, "WARNING", &[Src::Header, Src::Stack]).keys(2),
+    d(r"^BUG: (?P<msg>.+)", Bug, Kind::Bug, Stack, Always, "BUG: {msg}", PC_STACK),
     // Warnings.
-    d(r"^WARNING: (?:CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) )?at (?P<loc>\S+) (?P<fn>[^\s(]+)", Warning, "warn", Stack, EndMarker, "WARNING", &[Src::Header, Src::Stack]).keys(2),
-    d(r"^WARNING: (?P<loc>\S+:\d+) at (?P<fn>[^\s,]+), CPU#(?P<cpu>\d+): (?P<task>.+)/(?P<pid>\d+)", Warning, "warn", Stack, EndMarker, "WARNING", &[Src::Header, Src::Stack]).keys(2),
+    d(r"^WARNING: (?:CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) )?at (?P<loc>\S+) (?P<fn>[^\s(]+)", Warning, Kind::Warn, Stack, EndMarker, "WARNING", &[Src::Header, Src::Stack]).keys(2),
+    d(r"^WARNING: (?P<loc>\S+:\d+) at (?P<fn>[^\s,]+), CPU#(?P<cpu>\d+): (?P<task>.+)/(?P<pid>\d+)", Warning, Kind::Warn, Stack, EndMarker, "WARNING", &[Src::Header, Src::Stack]).keys(2),
     // OOM.
-    d(r"^(?P<task>.+?) invoked oom-killer: ", Oom, "oom_kill", OomDump, Always, "out of memory[: killed process {victim}]", NONE).keys(0),
-    d(r"^(?:Memory cgroup out of memory|Out of memory(?: \(oom_kill_allocating_task\))?): Kill(?P<ed>ed)? process (?P<vpid>\d+) \((?P<victim>[^)]*)\)", Oom, "oom_kill", Single, Always, "out of memory[: killed process {victim}]", NONE).keys(0),
-    d(r"^Killed process (?P<vpid>\d+) \((?P<victim>[^)]*)\)", Oom, "oom_kill", Single, Always, "out of memory[: killed process {victim}]", NONE).keys(0),
+    d(r"^(?P<task>.+?) invoked oom-killer: ", Oom, Kind::OomKill, OomDump, Always, "out of memory[: killed process {victim}]", NONE).keys(0),
+    d(r"^(?:Memory cgroup out of memory|Out of memory(?: \(oom_kill_allocating_task\))?): Kill(?P<ed>ed)? process (?P<vpid>\d+) \((?P<victim>[^)]*)\)", Oom, Kind::OomKill, Single, Always, "out of memory[: killed process {victim}]", NONE).keys(0),
+    d(r"^Killed process (?P<vpid>\d+) \((?P<victim>[^)]*)\)", Oom, Kind::OomKill, Single, Always, "out of memory[: killed process {victim}]", NONE).keys(0).kill_done(),
 ];
 
 struct Compiled {
@@ -241,11 +256,7 @@ pub(crate) fn match_header(text: &str) -> Option<HeaderMatch> {
     let idx = c.set.matches(t).into_iter().next()?;
     let re = &c.each[idx];
     let m = re.captures(t)?;
-    let caps = re
-        .capture_names()
-        .flatten()
-        .filter_map(|n| m.name(n).map(|v| (n, v.as_str().to_string())))
-        .collect();
+    let caps = re.capture_names().flatten().filter_map(|n| m.name(n).map(|v| (n, v.as_str().to_string()))).collect();
     Some(HeaderMatch { def: &DEFS[idx], caps })
 }
 
@@ -255,7 +266,7 @@ mod tests {
 
     #[test]
     fn table_compiles_and_dispatches() {
-        let kind = |s: &str| match_header(s).map(|m| m.def.kind);
+        let kind = |s: &str| match_header(s).map(|m| m.def.kind.as_str());
         assert_eq!(kind("WARNING: possible circular locking dependency detected"), Some("circular_locking"));
         assert_eq!(kind("[ INFO: possible circular locking dependency detected ]"), Some("circular_locking"));
         assert_eq!(kind("BUG: KASAN: slab-out-of-bounds in foo+0x1/0x2"), Some("kasan"));

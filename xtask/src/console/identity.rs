@@ -107,6 +107,7 @@ fn numbers_to_n(s: &str) -> String {
 /// `./mm/ksm.c:123` or `/build/linux-6.1/mm/ksm.c:123:4` -> `mm/ksm.c`.
 pub(crate) fn source_file(loc: &str) -> String {
     let path = loc.split(':').next().unwrap_or(loc).trim_start_matches("./");
+    #[rustfmt::skip] // a table
     const TOP: &[&str] = &[
         "arch/", "block/", "certs/", "crypto/", "drivers/", "fs/", "include/", "init/", "io_uring/", "ipc/", "kernel/",
         "lib/", "mm/", "net/", "rust/", "samples/", "security/", "sound/", "virt/",
@@ -144,7 +145,10 @@ mod tests {
             "acq" => Some("B".to_string()),
             _ => None,
         };
-        assert_eq!(render("possible circular locking dependency[: {held} -> {acq}]", &look), "possible circular locking dependency: A -> B");
+        assert_eq!(
+            render("possible circular locking dependency[: {held} -> {acq}]", &look),
+            "possible circular locking dependency: A -> B"
+        );
         assert_eq!(render("x[: {nope} -> {acq}]", &look), "x");
         assert_eq!(render("x {nope}", &look), "x ?");
         assert_eq!(render("unterminated [ {held", &look), "unterminated");
@@ -152,11 +156,23 @@ mod tests {
 
     #[test]
     fn text_normalization() {
-        assert_eq!(normalize_text("Attempted to kill init! exitcode=0x0000000b"), "Attempted to kill init! exitcode=0x0000000b");
+        assert_eq!(
+            normalize_text("Attempted to kill init! exitcode=0x0000000b"),
+            "Attempted to kill init! exitcode=0x0000000b"
+        );
         assert_eq!(normalize_text("Watchdog detected hard LOCKUP on cpu 1"), "Watchdog detected hard LOCKUP on cpu N");
-        assert_eq!(normalize_text("VFS: Unable to mount root fs on unknown-block(0,0)"), "VFS: Unable to mount root fs on unknown-block(N,N)");
-        assert_eq!(normalize_text("stack-protector: Kernel stack is corrupted in: foo+0x12/0x34"), "stack-protector: Kernel stack is corrupted in: foo");
-        assert_eq!(normalize_text("Dentry 00000000a1b2c3d4{i=1}  still in use (1) [unmount of ext4 sda]"), "Dentry ADDR{i=N} still in use (N) [unmount of ext4 sda]");
+        assert_eq!(
+            normalize_text("VFS: Unable to mount root fs on unknown-block(0,0)"),
+            "VFS: Unable to mount root fs on unknown-block(N,N)"
+        );
+        assert_eq!(
+            normalize_text("stack-protector: Kernel stack is corrupted in: foo+0x12/0x34"),
+            "stack-protector: Kernel stack is corrupted in: foo"
+        );
+        assert_eq!(
+            normalize_text("Dentry 00000000a1b2c3d4{i=1}  still in use (1) [unmount of ext4 sda]"),
+            "Dentry ADDR{i=N} still in use (N) [unmount of ext4 sda]"
+        );
         assert_eq!(normalize_text("x86_64 at 0xffffffff81000000"), "x86_64 at ADDR");
     }
 

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::frames;
-use super::LockdepDetail;
+use super::{Kind, LockdepDetail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -44,7 +44,7 @@ pub(crate) enum Fed {
 }
 
 pub(crate) struct Parser {
-    kind: &'static str,
+    kind: Kind,
     slot: Slot,
     section: Section,
     pub d: LockdepDetail,
@@ -64,7 +64,7 @@ pub(crate) struct Parser {
 const CAP: usize = 64;
 
 impl Parser {
-    pub(crate) fn new(kind: &'static str) -> Self {
+    pub(crate) fn new(kind: Kind) -> Self {
         Parser {
             kind,
             slot: Slot::None,
@@ -120,7 +120,7 @@ impl Parser {
         if is_rule(t) {
             if t.starts_with('-') && !self.dashes_seen {
                 self.dashes_seen = true;
-                if self.kind == "suspicious_rcu_usage" {
+                if self.kind == Kind::SuspiciousRcuUsage {
                     self.slot = Slot::RcuLoc;
                 }
             }
@@ -168,7 +168,8 @@ impl Parser {
                     return false;
                 }
                 self.slot = Slot::None;
-                self.chain_exists = t.split("-->").map(|c| normalize_class(c.trim())).filter(|c| !c.is_empty()).take(CAP).collect();
+                self.chain_exists =
+                    t.split("-->").map(|c| normalize_class(c.trim())).filter(|c| !c.is_empty()).take(CAP).collect();
                 true
             }
             Slot::RcuLoc => {
@@ -308,7 +309,9 @@ impl Parser {
     /// `sh/1 is trying ..`, `swapper/0/0 [HC1[1]:SC0[0]:HE0:SE1] takes:`
     fn who(&mut self, t: &str) {
         static R: OnceLock<Regex> = OnceLock::new();
-        let r = R.get_or_init(|| Regex::new(r"^(?P<task>\S.*?)/(?P<pid>\d+)(?: \[.*\])? (?:is |just |takes:)").expect("regex"));
+        let r = R.get_or_init(|| {
+            Regex::new(r"^(?P<task>\S.*?)/(?P<pid>\d+)(?: \[.*\])? (?:is |just |takes:)").expect("regex")
+        });
         if self.task.is_some() {
             return;
         }
@@ -321,7 +324,9 @@ impl Parser {
 
 fn held_by() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r"^(?:\d+|no) locks? (?:held|on stack) by (?P<task>\S.*?)/(?P<pid>\d+)[:.]").expect("regex"))
+    R.get_or_init(|| {
+        Regex::new(r"^(?:\d+|no) locks? (?:held|on stack) by (?P<task>\S.*?)/(?P<pid>\d+)[:.]").expect("regex")
+    })
 }
 
 fn is_rule(t: &str) -> bool {
@@ -329,6 +334,7 @@ fn is_rule(t: &str) -> bool {
 }
 
 fn known_phrase(t: &str) -> bool {
+    #[rustfmt::skip] // a table
     const P: &[&str] = &[
         "which lock already depends", "and interrupts could create", "which would create a new lock dependency",
         "but this new dependency connects", "to a ", "... which became", "the dependencies between", "-> (", "IN-",
@@ -396,7 +402,12 @@ pub(crate) fn parse_lock(t: &str) -> Option<(String, Option<String>)> {
         }
     }
     let (class, rest) = balanced(s)?;
-    if !(rest.is_empty() || rest.starts_with('{') || rest.starts_with(", at:") || rest.starts_with("-{") || rest.starts_with(':')) {
+    if !(rest.is_empty()
+        || rest.starts_with('{')
+        || rest.starts_with(", at:")
+        || rest.starts_with("-{")
+        || rest.starts_with(':'))
+    {
         return None;
     }
     let class = normalize_class(class);
@@ -450,10 +461,26 @@ mod tests {
     #[test]
     fn lock_descriptions() {
         let cases = [
-            ("00000000017a2b48 ((memory_chain).rwsem){++++}-{3:3}, at: blocking_notifier_call_chain+0x3e/0x90", "(memory_chain).rwsem", Some("blocking_notifier_call_chain")),
-            (" (&(&pool->lock)->rlock){-.-...}, at: [<ffffffff8108f0a0>] __queue_work+0x100/0x3d0", "&(&pool->lock)->rlock", Some("__queue_work")),
-            (" #0: 00000000026fe460 (sb_writers#4){.+.+}-{0:0}, at: ksys_write+0x6e/0x100", "sb_writers", Some("ksys_write")),
-            (" #2:  (ksm_thread_mutex/1){+.+.+.}, at: [<000000000022a5f4>] ksm_memory_callback+0x48/0xd8", "ksm_thread_mutex/1", Some("ksm_memory_callback")),
+            (
+                "00000000017a2b48 ((memory_chain).rwsem){++++}-{3:3}, at: blocking_notifier_call_chain+0x3e/0x90",
+                "(memory_chain).rwsem",
+                Some("blocking_notifier_call_chain"),
+            ),
+            (
+                " (&(&pool->lock)->rlock){-.-...}, at: [<ffffffff8108f0a0>] __queue_work+0x100/0x3d0",
+                "&(&pool->lock)->rlock",
+                Some("__queue_work"),
+            ),
+            (
+                " #0: 00000000026fe460 (sb_writers#4){.+.+}-{0:0}, at: ksys_write+0x6e/0x100",
+                "sb_writers",
+                Some("ksys_write"),
+            ),
+            (
+                " #2:  (ksm_thread_mutex/1){+.+.+.}, at: [<000000000022a5f4>] ksm_memory_callback+0x48/0xd8",
+                "ksm_thread_mutex/1",
+                Some("ksm_memory_callback"),
+            ),
             ("(ksm_thread_mutex/1){+.+.}-{3:3}:", "ksm_thread_mutex/1", None),
             (" (&other){+.+.}-{2:2}", "&other", None),
             ("(&type->i_mutex_dir_key#3/1){+.+.}", "&type->i_mutex_dir_key/1", None),

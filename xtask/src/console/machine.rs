@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::headers::{self, Body, HeaderMatch};
 use super::normalize::{normalize, Caller};
 use super::report::{is_cut_here, is_separator, Absorb, Report, Step};
-use super::{Analysis, Category, Finding, MAX_FINDINGS};
+use super::{Analysis, Category, Finding, Kind, MAX_FINDINGS};
 
 /// Reports open at once (one per caller id); the least recently fed is closed beyond it.
 const MAX_OPEN: usize = 64;
@@ -136,7 +136,7 @@ impl Analyzer {
     fn on_header(&mut self, no: u64, key: Option<Caller>, m: HeaderMatch) {
         match m.def.body {
             Body::Side => {
-                if m.def.kind == "lockdep_turned_off" {
+                if m.def.kind == Kind::LockdepTurnedOff {
                     self.lockdep_off = true;
                 }
                 let r = Report::new(m, key, no, no);
@@ -165,7 +165,7 @@ impl Analyzer {
             }
         }
         // 3.x prints `Out of memory: Kill process N` and then `Killed process N`: one kill.
-        if m.def.kind == "oom_kill" && m.def.body == Body::Single {
+        if m.def.kind == Kind::OomKill && m.def.body == Body::Single {
             if let (Some(pid), Some((p, l))) = (m.num("vpid"), self.recent_kill) {
                 if pid == p && no.saturating_sub(l) <= 100 {
                     return;
@@ -221,10 +221,10 @@ impl Analyzer {
             if !self.overflowed {
                 self.overflowed = true;
                 let title = "analyzer: too many distinct findings".to_string();
-                let fingerprint = super::identity::fingerprint("analyzer_overflow", &title, &[]);
+                let fingerprint = super::identity::fingerprint(Kind::AnalyzerOverflow.as_str(), &title, &[]);
                 self.findings.push(Finding {
                     category: Category::LogLoss,
-                    kind: "analyzer_overflow".into(),
+                    kind: Kind::AnalyzerOverflow,
                     title,
                     fingerprint,
                     first_line: f.first_line,

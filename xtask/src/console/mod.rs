@@ -110,9 +110,9 @@ pub mod cli;
 mod frames;
 mod headers;
 mod identity;
+mod kind;
 mod lockdep;
 mod machine;
-pub mod markers;
 mod normalize;
 mod reader;
 mod report;
@@ -120,6 +120,7 @@ mod report;
 use serde::{Deserialize, Serialize};
 
 pub use cli::run_analyze;
+pub use kind::Kind;
 pub use machine::Analyzer;
 pub use reader::MAX_LINE;
 
@@ -187,7 +188,7 @@ pub struct LockdepDetail {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
     pub category: Category,
-    pub kind: String,
+    pub kind: Kind,
     pub title: String,
     pub fingerprint: String,
     pub first_line: u64,

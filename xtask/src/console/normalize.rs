@@ -401,7 +401,11 @@ mod tests {
             (b"4,10,20,-,caller=T7;msg", "msg", Some(Caller::Task(7))),
             (b"Jan  1 00:00:00 myhost kernel: [   40.1] msg", "msg", None),
             (b"Jan 01 00:00:00 myhost kernel: msg", "msg", None),
-            (b"Jan 01 00:00:00 myhost systemd-journald[123]: Missed 3 kernel messages", "Missed 3 kernel messages", None),
+            (
+                b"Jan 01 00:00:00 myhost systemd-journald[123]: Missed 3 kernel messages",
+                "Missed 3 kernel messages",
+                None,
+            ),
             (b"2024-01-31T12:00:00.123456Z [   40.1] msg", "msg", None),
             (b"2024-01-31T12:00:00+01:00 host kernel: msg", "msg", None),
             (b"[Mon Jan  1 00:00:00 2024] msg", "msg", None),
@@ -412,7 +416,11 @@ mod tests {
             (b"\x1b[0;31m[   40.1] BUG: x\x1b[0m", "BUG: x", None),
             (b"progress 10%\r[   40.1] BUG: x", "BUG: x", None),
             (b"userspace says hi[   40.123456] WARNING: x", "WARNING: x", None),
-            (b"[ INFO: possible circular locking dependency detected ]", "[ INFO: possible circular locking dependency detected ]", None),
+            (
+                b"[ INFO: possible circular locking dependency detected ]",
+                "[ INFO: possible circular locking dependency detected ]",
+                None,
+            ),
             (b"plain text [1.5] here", "plain text [1.5] here", None),
         ];
         for (raw, text, caller) in cases {
@@ -422,7 +430,18 @@ mod tests {
 
     #[test]
     fn survives_garbage() {
-        for raw in [&b"\xff\xfe[ 1.0] \xc3"[..], b"[", b"[ T", b"<", b"<123", b"1,2,3,", b"\x1b", b"\x1b]", b"\r\r", b"2024-01-01T"] {
+        for raw in [
+            &b"\xff\xfe[ 1.0] \xc3"[..],
+            b"[",
+            b"[ T",
+            b"<",
+            b"<123",
+            b"1,2,3,",
+            b"\x1b",
+            b"\x1b]",
+            b"\r\r",
+            b"2024-01-01T",
+        ] {
             let _ = n(raw);
         }
         assert_eq!(n(b"\xffBUG: x").0, "\u{fffd}BUG: x");

@@ -10,7 +10,7 @@ use super::headers::{Body, Def, Done, HeaderMatch, Src};
 use super::identity::{self, normalize_text};
 use super::lockdep;
 use super::normalize::Caller;
-use super::{Category, Finding};
+use super::{Category, Finding, Kind};
 
 /// Frames kept per trace.
 const MAX_FRAMES: usize = 64;
@@ -36,7 +36,7 @@ pub(crate) enum Absorb {
 pub(crate) struct Report {
     def: &'static Def,
     category: Category,
-    kind: &'static str,
+    kind: Kind,
     body: Body,
     done: Done,
     pub key: Option<Caller>,
@@ -122,23 +122,29 @@ impl Report {
     /// s390 `illegal operation`, arm64 `Internal error: Oops - BUG`, ...).
     fn refine_die(&mut self, die: Option<&str>, s390: bool) {
         let die = die.unwrap_or("Oops").trim();
-        let internal = self.def.kind == "internal_error";
-        let (cat, kind, title): (Category, &'static str, String) = if die.contains("stack overflow") || die.contains("stack guard") {
-            (Category::Oops, "stack_overflow", "kernel stack overflow".into())
+        let internal = self.def.kind == Kind::InternalError;
+        let (cat, kind, title): (Category, Kind, String) = if die.contains("stack overflow")
+            || die.contains("stack guard")
+        {
+            (Category::Oops, Kind::StackOverflow, "kernel stack overflow".into())
         } else if die.starts_with("Oops - BUG") || die == "BUG" {
-            (Category::Bug, "kernel_bug", "kernel BUG".into())
+            (Category::Bug, Kind::KernelBug, "kernel BUG".into())
         } else if internal {
-            (Category::Oops, "internal_error", format!("Internal error: {die}"))
+            (Category::Oops, Kind::InternalError, format!("Internal error: {die}"))
         } else if die == "Oops" {
-            (Category::Oops, "oops", "Oops".into())
+            (Category::Oops, Kind::Oops, "Oops".into())
         } else if die.starts_with("general protection fault") {
-            (Category::Oops, "general_protection_fault", "general protection fault".into())
+            (Category::Oops, Kind::GeneralProtectionFault, "general protection fault".into())
         } else if die == "invalid opcode" {
-            (Category::Oops, "invalid_opcode", "invalid opcode".into())
+            (Category::Oops, Kind::InvalidOpcode, "invalid opcode".into())
         } else if s390 {
-            (Category::Oops, "program_check", die.to_string())
+            (Category::Oops, Kind::ProgramCheck, die.to_string())
         } else {
-            (Category::Oops, "oops", format!("Oops: {}", normalize_text(die.trim_start_matches("Oops").trim_start_matches([' ', '-', ':']))))
+            (
+                Category::Oops,
+                Kind::Oops,
+                format!("Oops: {}", normalize_text(die.trim_start_matches("Oops").trim_start_matches([' ', '-', ':']))),
+            )
         };
         self.category = cat;
         self.kind = kind;
@@ -150,7 +156,7 @@ impl Report {
     }
 
     pub(crate) fn is_oom_kill(&self) -> Option<u32> {
-        (self.kind == "oom_kill").then(|| self.victim.as_ref().and_then(|v| v.1)).flatten()
+        (self.kind == Kind::OomKill).then(|| self.victim.as_ref().and_then(|v| v.1)).flatten()
     }
 
     fn stack_seen(&self) -> bool {
@@ -165,7 +171,7 @@ impl Report {
             self.good(line);
             return Absorb::Yes;
         }
-        if def.kind == "warn" && self.kind == "debug_locks_warn_on" && !self.absorbed_warn && !self.stack_seen() {
+        if def.kind == Kind::Warn && self.kind == Kind::DebugLocksWarnOn && !self.absorbed_warn && !self.stack_seen() {
             self.absorbed_warn = true;
             self.body = Body::Stack;
             if def.done == Done::EndMarker {
@@ -182,14 +188,14 @@ impl Report {
             self.good(line);
             return Absorb::Yes;
         }
-        if def.kind == "oom_kill" && def.body == Body::Single && self.body == Body::OomDump {
+        if def.kind == Kind::OomKill && def.body == Body::Single && self.body == Body::OomDump {
             if let Some(v) = m.cap("victim") {
                 self.victim = Some((v.to_string(), m.num("vpid")));
             }
             self.good(line);
             // `Out of memory: Kill process N (x) score .. or sacrifice child` (3.x) is followed
             // by its `Killed process N (x)`; only the past tense ends the report.
-            let killed = m.cap("ed").is_some() || def.re.starts_with("^Killed");
+            let killed = m.cap("ed").is_some() || def.kill_done;
             if killed {
                 self.saw_end = true;
                 return Absorb::YesAndClose;
@@ -365,23 +371,24 @@ impl Report {
         if self.task.is_none() && t.starts_with("task:") {
             // `task:ksmd            state:R  running task     stack:0     pid:61 ...`
             let mut words = t.split_whitespace();
-            self.task = words.next().and_then(|w| w.strip_prefix("task:")).filter(|w| !w.is_empty()).map(str::to_string);
+            self.task =
+                words.next().and_then(|w| w.strip_prefix("task:")).filter(|w| !w.is_empty()).map(str::to_string);
             self.pid = self.pid.or_else(|| words.find_map(|w| w.strip_prefix("pid:")).and_then(|p| p.parse().ok()));
         }
         match self.kind {
-            "kasan" if self.access.is_none() => {
+            Kind::Kasan if self.access.is_none() => {
                 if t.starts_with("Read ") {
                     self.access = Some("Read");
                 } else if t.starts_with("Write ") {
                     self.access = Some("Write");
                 }
             }
-            "workqueue_leaked_lock" => {
+            Kind::WorkqueueLeakedLock => {
                 if let Some(f) = t.strip_prefix("last function: ") {
                     self.last_function = Some(frames::normalize_symbol(f));
                 }
             }
-            "paging_request" => {
+            Kind::PagingRequest => {
                 // s390 prints the failing address on its own line; low addresses are NULL
                 // dereferences, named like arm64 and x86 name them.
                 if let Some(a) = t.strip_prefix("Failing address: ") {
@@ -397,8 +404,8 @@ impl Report {
     pub(crate) fn finish(self, cut: bool) -> Finding {
         let mut kind = self.kind;
         let mut def_title = self.def.title;
-        if kind == "paging_request" && self.failing_addr.is_some_and(|a| a < 4096) {
-            kind = "null_pointer";
+        if kind == Kind::PagingRequest && self.failing_addr.is_some_and(|a| a < 4096) {
+            kind = Kind::NullPointer;
             def_title = "BUG: kernel NULL pointer dereference";
         }
         let complete = match self.done {
@@ -406,7 +413,8 @@ impl Report {
             Done::Frames => self.saw_end || !self.main.is_empty() || !self.prov.is_empty(),
             Done::EndMarker => self.saw_end,
         };
-        let (frames, irq_exit) = if self.main.is_empty() { (&self.prov, self.prov_irq_exit) } else { (&self.main, self.main_irq_exit) };
+        let (frames, irq_exit) =
+            if self.main.is_empty() { (&self.prov, self.prov_irq_exit) } else { (&self.main, self.main_irq_exit) };
         let meaningful: Vec<&String> = frames.iter().filter(|f| !frames::is_noise(f)).collect();
         let interrupted = || -> Option<String> {
             let from = irq_exit.or_else(|| frames.iter().rposition(|f| frames::is_irq_entry(f)).map(|i| i + 1))?;
@@ -415,7 +423,9 @@ impl Report {
         let ld = self.lockdep.as_deref();
         let func = self.def.func.iter().find_map(|src| match src {
             Src::Header => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty()),
-            Src::HeaderNotNoise => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && !frames::is_noise(f)),
+            Src::HeaderNotNoise => {
+                self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && !frames::is_noise(f))
+            }
             Src::Pc => self.pc.clone().filter(|f| !frames::is_noise(f)),
             Src::Stack => meaningful.first().map(|f| f.to_string()),
             Src::Interrupted => interrupted(),
@@ -440,7 +450,9 @@ impl Report {
                 "access" => self.access.map(str::to_string),
                 "victim" => self.victim.as_ref().map(|v| v.0.clone()),
                 "file" => self.cap("loc").map(identity::source_file),
-                "fns" => self.cap("fns").map(|s| s.split(" / ").map(frames::normalize_symbol).collect::<Vec<_>>().join(" / ")),
+                "fns" => self
+                    .cap("fns")
+                    .map(|s| s.split(" / ").map(frames::normalize_symbol).collect::<Vec<_>>().join(" / ")),
                 "msg" => self.cap(name).map(normalize_text),
                 // Source code, not a runtime value: keep its numbers.
                 "cond" => self.cap(name).map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")),
@@ -465,16 +477,24 @@ impl Report {
             Some(p) => p.d.chain.iter().chain(p.link_sites.iter().flatten()).cloned().collect(),
             // Without the title's own function: x86 shows the faulting function only in
             // `RIP:`, arm64 and s390 also as the first frame.
-            None => meaningful.iter().filter(|f| Some(f.as_str()) != func.as_deref()).take(self.def.keys).map(|f| f.to_string()).collect(),
+            None => meaningful
+                .iter()
+                .filter(|f| Some(f.as_str()) != func.as_deref())
+                .take(self.def.keys)
+                .map(|f| f.to_string())
+                .collect(),
         };
-        let fingerprint = identity::fingerprint(kind, &title, &keys);
+        let fingerprint = identity::fingerprint(kind.as_str(), &title, &keys);
         let (task, pid) = match (&self.victim, kind) {
-            (Some((v, p)), "oom_kill") => (Some(v.clone()), p.or(self.pid)),
-            _ => (self.task.clone().or_else(|| ld.and_then(|p| p.task.clone())), self.pid.or_else(|| ld.and_then(|p| p.pid))),
+            (Some((v, p)), Kind::OomKill) => (Some(v.clone()), p.or(self.pid)),
+            _ => (
+                self.task.clone().or_else(|| ld.and_then(|p| p.task.clone())),
+                self.pid.or_else(|| ld.and_then(|p| p.pid)),
+            ),
         };
         Finding {
             category: self.category,
-            kind: kind.to_string(),
+            kind,
             title,
             fingerprint,
             first_line: self.first_line,
@@ -506,6 +526,7 @@ pub(crate) fn is_cut_here(t: &str) -> bool {
 /// details, lock lists, sanitizer sections. `Some(true)` for lines that occur inside a call
 /// trace without ending it.
 fn known_body(t: &str) -> Option<bool> {
+    #[rustfmt::skip] // a table
     const ENDS_TRACE: &[&str] = &[
         "Hardware name:", "Modules linked in", "Tainted:", "RIP:", "pc :", "RSP:", "RAX:", "RBX:", "RCX:", "RDX:", "RBP:", "RSI:",
         "RDI:", "R08:", "R09:", "R10:", "R11:", "R12:", "R13:", "R14:", "R15:", "FS:", "GS:", "CS:", "CR2:", "DR0:",
@@ -544,7 +565,8 @@ fn known_body(t: &str) -> Option<bool> {
     // KASAN's `^` marker, arm64 `[0000000000000008] user address ..`.
     let first = t.split_whitespace().next().unwrap_or("");
     let hexword = |w: &str| w.len() >= 8 && w.bytes().all(|b| b.is_ascii_hexdigit());
-    if hexword(first.trim_end_matches(':').trim_start_matches(['#', '>'])) || t.bytes().all(|b| b == b'^' || b == b' ') {
+    if hexword(first.trim_end_matches(':').trim_start_matches(['#', '>'])) || t.bytes().all(|b| b == b'^' || b == b' ')
+    {
         return Some(true);
     }
     if first.starts_with('[') && hexword(first.trim_matches(['[', ']'])) {
@@ -564,5 +586,7 @@ fn held_lock_line(t: &str) -> bool {
 
 fn arm_reg() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r"^(?:x\d+|[a-z]\d|ra|gp|tp|sp|fp|ip|lr|pc|cpsr|sr|status|badaddr|cause|epc) ?: ").expect("regex"))
+    R.get_or_init(|| {
+        Regex::new(r"^(?:x\d+|[a-z]\d|ra|gp|tp|sp|fp|ip|lr|pc|cpsr|sr|status|badaddr|cause|epc) ?: ").expect("regex")
+    })
 }

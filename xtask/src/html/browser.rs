@@ -18,7 +18,7 @@ pub fn find() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KSMH_CHROMIUM") {
         return Some(PathBuf::from(p));
     }
-    ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"].iter().find_map(|c| crate::host::which(c))
+    ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"].iter().find_map(|c| crate::tools::which(c))
 }
 
 /// A page load must not hang a test run; a cold Chromium start on a busy 2-core box takes seconds.
@@ -41,7 +41,7 @@ fn chromium(bin: &Path, page: &Path, extra: &[String]) -> Result<(String, String
     ];
     args.extend(extra.iter().cloned());
     args.push(file_url(page)?);
-    let g = crate::procs::Group::start(duct::cmd(bin, &args).stdin_null().stdout_capture().stderr_capture().unchecked())
+    let g = crate::tools::Group::start(duct::cmd(bin, &args).stdin_null().stdout_capture().stderr_capture().unchecked())
         .with_context(|| format!("starting {}", bin.display()))?;
     let t0 = Instant::now();
     let out = loop {

@@ -10,7 +10,7 @@ use super::{figure, outcome_class, seconds, shell, splat, timeline, url_escape};
 use crate::console::Category;
 use crate::lockout::{Evidence, WindowEnd};
 use crate::matrix::Expectation;
-use crate::runner::CellResult;
+use crate::report::CellResult;
 
 /// The cell's files a reader opens, in that order; absent ones are listed struck through so a
 /// missing log is visible rather than a dead link.
@@ -34,7 +34,7 @@ fn facts(c: &CellResult) -> Markup {
     };
     html! {
         dl.meta {
-            dt { "arch / variant / scenario" } dd { (c.arch) " / " (c.variant) " / " (c.scenario) }
+            dt { "arch / variant / scenario" } dd { (c.id.arch.name()) " / " (c.id.variant) " / " (c.id.scenario.name()) }
             dt { "expected" } dd { (expectation) }
             dt { "guest kernel" } dd { (c.guest.kernel.as_deref().unwrap_or("-")) }
             dt { "time" } dd { (seconds(c.seconds())) @if c.kernel_rebuilt == Some(false) { " (kernel not rebuilt: up to date)" } }
@@ -150,7 +150,7 @@ fn lockout_markup(e: &Evidence) -> Markup {
 }
 
 /// The guest's checkpoints in the order the run passes them, any others after.
-fn moments(c: &CellResult) -> Vec<(&str, &crate::console::markers::KsmStats)> {
+fn moments(c: &CellResult) -> Vec<(&str, &crate::vm::markers::KsmStats)> {
     const ORDER: [&str; 4] = ["merged", "after-cancel", "after-offline", "after"];
     let mut v: Vec<_> = c.guest.ksm.iter().map(|(k, s)| (k.as_str(), s)).collect();
     v.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
@@ -175,7 +175,7 @@ pub fn page(c: &CellResult, dir: &Path, console: &str) -> Markup {
     let expected = |f: &crate::console::Finding| match &c.expectation {
         Expectation::Splat { locks } => {
             let have = crate::verdict::lock_classes(f);
-            f.kind == "circular_locking" && locks.iter().all(|l| have.contains(l))
+            f.kind == crate::console::Kind::CircularLocking && locks.iter().all(|l| have.contains(l))
         }
         Expectation::Clean => false,
     };
@@ -220,7 +220,7 @@ mod tests {
                 { "name": "guest-finished", "ok": false, "detail": "no done marker" },
             ] },
             "findings": { "findings": [], "lines": 0, "lockdep_turned_off": false },
-            "guest": crate::console::markers::GuestReport::default(),
+            "guest": crate::vm::markers::GuestReport::default(),
             "host": { "harness_error": "build: make failed", "dimm_expected": true, "interrupted": false, "timed_out": null, "qemu_exit": null, "dimm_removed": null },
             "stages": [["build", 3.5]], "kernel_rebuilt": null, "dir": "/nonexistent",
         }))

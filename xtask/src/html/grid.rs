@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use super::{cell_href, outcome_class, seconds, shell};
 use crate::console::Category;
 use crate::report::Results;
-use crate::runner::CellResult;
+use crate::report::CellResult;
 
 /// What one grid position holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +63,7 @@ pub fn layout(r: &Results) -> Grid {
         .cells
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.arch.clone(), c.variant.clone(), c.scenario.clone(), Slot::Ran(i)))
+        .map(|(i, c)| (c.id.arch.name().to_string(), c.id.variant.clone(), c.id.scenario.name().to_string(), Slot::Ran(i)))
         .collect();
     for id in &r.not_run {
         if let Some((a, v, s)) = split_id(id) {
@@ -106,8 +106,8 @@ fn splat_word(c: &CellResult) -> String {
         (None, crate::matrix::Expectation::Clean) => "clean, as expected".into(),
         (None, crate::matrix::Expectation::Splat { .. }) => "no splat (one was expected)".into(),
         (Some(f), _) => {
-            let what = match (&f.kind[..], &f.lockdep) {
-                ("circular_locking", Some(l)) => {
+            let what = match (f.kind, &f.lockdep) {
+                (crate::console::Kind::CircularLocking, Some(l)) => {
                     let expected = matches!(&c.expectation, crate::matrix::Expectation::Splat { .. });
                     format!("{}lock cycle: {}", if expected { "expected " } else { "" }, l.chain.join(" ⇄ "))
                 }
@@ -138,8 +138,8 @@ fn slot_markup(r: &Results, slot: &Slot) -> Markup {
         Slot::Ran(i) => {
             let c = &r.cells[*i];
             html! {
-                td.cell.(outcome_class(c.verdict.outcome)) data-cell=(c.id) title=(c.verdict.reason) {
-                    a href=(cell_href(&c.id)) {
+                td.cell.(outcome_class(c.verdict.outcome)) data-cell=(c.id.to_string()) title=(c.verdict.reason) {
+                    a href=(cell_href(&c.id.to_string())) {
                         div.word { (c.verdict.outcome.name()) }
                         div.sub { (splat_word(c)) }
                         div.sub { @if let Some(w) = lockout_word(c) { (w) " · " } (seconds(c.seconds())) }
@@ -231,10 +231,10 @@ fn metadata_markup(meta: Option<&serde_json::Value>) -> Markup {
 
 /// Each distinct kernel report once, with the cells it appeared in (like summary.md).
 fn reports_markup(r: &Results) -> Markup {
-    let mut uniq: BTreeMap<&str, (&str, Vec<&str>)> = BTreeMap::new();
+    let mut uniq: BTreeMap<&str, (&str, Vec<String>)> = BTreeMap::new();
     for c in &r.cells {
         for f in c.findings.findings.iter().filter(|f| f.category != Category::Info) {
-            uniq.entry(&f.fingerprint).or_insert((&f.title, Vec::new())).1.push(&c.id);
+            uniq.entry(&f.fingerprint).or_insert((&f.title, Vec::new())).1.push(c.id.to_string());
         }
     }
     html! {
@@ -291,7 +291,7 @@ mod tests {
                     "id": id, "arch": a, "variant": v, "scenario": s, "expectation": "clean",
                     "verdict": { "outcome": "PASS", "reason": "r", "checks": [] },
                     "findings": { "findings": [], "lines": 0, "lockdep_turned_off": false },
-                    "guest": crate::console::markers::GuestReport::default(),
+                    "guest": crate::vm::markers::GuestReport::default(),
                     "host": crate::verdict::HostFacts::default(),
                     "stages": [], "kernel_rebuilt": null, "dir": "/nonexistent",
                 }))

@@ -35,7 +35,7 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
     for c in &results.cells {
         // The page sits beside the cell's logs so its links are plain relative names; a merged
         // folder has copied the logs there too.
-        let cdir = dir.join(&c.id);
+        let cdir = dir.join(c.id.to_string());
         std::fs::create_dir_all(&cdir)?;
         // Only a kernel report needs the raw lines; a flooded console is not read for nothing
         // after every cell.

@@ -349,7 +349,7 @@ mod tests {
     fn real(name: &str) -> (String, Finding) {
         let text = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs").join(name)).unwrap();
         let a = crate::console::analyze_bytes(text.as_bytes());
-        let f = a.findings.into_iter().find(|f| f.kind == "circular_locking").expect("a circular report");
+        let f = a.findings.into_iter().find(|f| f.kind == crate::console::Kind::CircularLocking).expect("a circular report");
         (text, f)
     }
 

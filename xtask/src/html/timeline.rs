@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::console::markers::{GuestReport, KsmStats};
+use crate::vm::markers::{GuestReport, KsmStats};
 use crate::lockout::{Evidence, Window, WindowEnd, BEFORE_SECONDS};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -414,7 +414,7 @@ pub fn zoom_svg(m: &Guest, range: (f64, f64)) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::markers::{parse, summarize};
+    use crate::vm::markers::{parse, summarize};
     use crate::lockout::analyze;
 
     fn win(start: f64, end: Option<f64>) -> Window {

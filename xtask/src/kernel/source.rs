@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use xshell::cmd;
 
-use crate::arch::Arch;
+use crate::cache::Cache;
+use crate::tools;
 
 pub const DEBIAN_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
 
@@ -53,21 +55,22 @@ fn check_kernel_tree(dir: &Path) -> Result<String> {
 
 /// The embedded default: extract the tarball once; a stamp marks a complete extraction so
 /// that an interrupted one is redone instead of half-used.
-pub fn debian_default(cache: &Path) -> Result<KernelSource> {
-    let root = cache.join("sources");
+pub fn debian_default(cache: &Cache) -> Result<KernelSource> {
+    let root = cache.sources();
     let dir = root.join("linux-source-6.1");
     let stamp = root.join("linux-source-6.1.extracted");
     if !stamp.exists() {
         if !Path::new(DEBIAN_TARBALL).exists() {
             bail!("{DEBIAN_TARBALL} is missing: run `cargo xtask setup` or `apt-get install -y linux-source-6.1`");
         }
-        crate::host::require_cmd("xz")?;
+        tools::require_cmd("xz")?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing half-extracted {}", dir.display()))?;
         }
         std::fs::create_dir_all(&root)?;
         eprintln!("extracting {DEBIAN_TARBALL} into {} (once)", root.display());
-        duct::cmd!("tar", "-xf", DEBIAN_TARBALL, "-C", &root).run().context("extracting the kernel tarball")?;
+        let sh = tools::shell()?;
+        cmd!(sh, "tar -xf {DEBIAN_TARBALL} -C {root}").quiet().run().context("extracting the kernel tarball")?;
         std::fs::write(&stamp, DEBIAN_TARBALL)?;
     }
     let version = check_kernel_tree(&dir)?;
@@ -84,19 +87,20 @@ pub fn user_tree(path: &Path) -> Result<KernelSource> {
     let dir = path.canonicalize().with_context(|| format!("--kernel-src {}: no such directory", path.display()))?;
     let version = check_kernel_tree(&dir)?;
     let hash = crate::util::short_hash(dir.to_string_lossy().as_bytes());
-    Ok(KernelSource { id: format!("user-{version}-{hash}"), pristine: dir.clone(), version, origin: dir.display().to_string(), resync: true })
+    Ok(KernelSource {
+        id: format!("user-{version}-{hash}"),
+        pristine: dir.clone(),
+        version,
+        origin: dir.display().to_string(),
+        resync: true,
+    })
 }
 
-pub fn resolve(cache: &Path, kernel_src: Option<&Path>) -> Result<KernelSource> {
+pub fn resolve(cache: &Cache, kernel_src: Option<&Path>) -> Result<KernelSource> {
     match kernel_src {
         Some(p) => user_tree(p),
         None => debian_default(cache),
     }
-}
-
-/// The per-arch copy of the source that variants patch, so that arches never step on each other.
-pub fn arch_tree(cache: &Path, src: &KernelSource, arch: Arch) -> PathBuf {
-    cache.join("trees").join(&src.id).join(arch.name())
 }
 
 /// Makes the working copy exist and (for user trees) match the pristine tree, except for the
@@ -110,19 +114,16 @@ pub fn sync_tree(src: &KernelSource, tree: &Path, patched_files: &[String]) -> R
     if !stamp.exists() {
         eprintln!("copying {} to {}", src.pristine.display(), tree.display());
     }
-    crate::host::require_cmd("rsync")?;
+    tools::require_cmd("rsync")?;
     // --checksum without -t: only files whose content differs are rewritten, and they get a
     // fresh mtime, so make rebuilds exactly what changed and nothing else.
-    let mut args: Vec<String> = ["-rl", "--checksum", "--delete", "--exclude=/.git", "--exclude=/.ksmh-*"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for f in patched_files {
-        args.push(format!("--exclude=/{f}"));
-    }
-    args.push(format!("{}/", src.pristine.display()));
-    args.push(format!("{}/", tree.display()));
-    duct::cmd("rsync", &args).run().with_context(|| format!("copying the kernel source into {}", tree.display()))?;
+    let excludes = patched_files.iter().map(|f| format!("--exclude=/{f}"));
+    let (from, to) = (format!("{}/", src.pristine.display()), format!("{}/", tree.display()));
+    let sh = tools::shell()?;
+    cmd!(sh, "rsync -rl --checksum --delete --exclude=/.git --exclude=/.ksmh-* {excludes...} {from} {to}")
+        .quiet()
+        .run()
+        .with_context(|| format!("copying the kernel source into {}", tree.display()))?;
     std::fs::write(&stamp, &src.origin)?;
     Ok(())
 }
@@ -135,7 +136,10 @@ mod tests {
     fn reads_the_version_of_a_kernel_makefile() {
         let mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\nNAME = x\n";
         assert_eq!(makefile_version(mk).as_deref(), Some("6.1.192"));
-        assert_eq!(makefile_version("VERSION = 3\nPATCHLEVEL = 10\nSUBLEVEL = 0\nEXTRAVERSION = -rc1\n").as_deref(), Some("3.10.0-rc1"));
+        assert_eq!(
+            makefile_version("VERSION = 3\nPATCHLEVEL = 10\nSUBLEVEL = 0\nEXTRAVERSION = -rc1\n").as_deref(),
+            Some("3.10.0-rc1")
+        );
         assert_eq!(makefile_version("all:\n\techo hi\n"), None);
     }
 

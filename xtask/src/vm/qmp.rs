@@ -37,7 +37,10 @@ impl Qmp {
             t0,
         };
         let caps = q.inner.handshake().map_err(|e| anyhow::anyhow!("QMP handshake failed: {e}"))?;
-        q.note(&format!("<- greeting: QEMU {}.{}.{}", caps.version.qemu.major, caps.version.qemu.minor, caps.version.qemu.micro));
+        q.note(&format!(
+            "<- greeting: QEMU {}.{}.{}",
+            caps.version.qemu.major, caps.version.qemu.minor, caps.version.qemu.micro
+        ));
         Ok(q)
     }
 
@@ -117,9 +120,5 @@ impl Qmp {
     /// Number of memory devices QEMU still has (after a removal: must be 0).
     pub fn memory_devices(&mut self) -> Result<usize> {
         Ok(self.exec(&qmp::query_memory_devices {})?.len())
-    }
-
-    pub fn quit(&mut self) {
-        let _ = self.exec(&qmp::quit {});
     }
 }

@@ -10,6 +10,39 @@ use serde::{Deserialize, Serialize};
 pub const TAG: &str = "@@KSMH ";
 pub const PROTOCOL: u32 = 1;
 
+/// What the host tells the guest: `ksmh.NAME=value` words on the kernel command line, read by
+/// images/init's `param NAME DEFAULT`.
+pub struct GuestParams<'a> {
+    pub scenario: &'a str,
+    /// MiB the workload maps and KSM merges.
+    pub mib: u32,
+    /// `movable` (boot memory has a Movable zone) or `hotplug` (ask the host for a DIMM).
+    pub memory: &'a str,
+    /// Define the kprobe events behind the lockout evidence and dump their trace.
+    pub evidence: bool,
+    /// The kernel symbol holding KSM's run word.
+    pub run_word: &'a str,
+    /// Kernel functions whose calls prove the variant's code ran.
+    pub must_call: &'a [String],
+}
+
+impl GuestParams<'_> {
+    pub fn cmdline(&self) -> String {
+        let mut s = format!(
+            "ksmh.scenario={} ksmh.mib={} ksmh.memory={} ksmh.evidence={} ksmh.run_word={}",
+            self.scenario,
+            self.mib,
+            self.memory,
+            u8::from(self.evidence),
+            self.run_word
+        );
+        if !self.must_call.is_empty() {
+            s.push_str(&format!(" ksmh.must_call={}", self.must_call.join(",")));
+        }
+        s
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Marker {
     pub line: u64,
@@ -83,16 +116,30 @@ pub struct Cursor {
 #[serde(rename_all = "kebab-case", tag = "event")]
 pub enum TraceKind {
     /// `ksm_memory_callback` entered with a notifier action; the run word and cursor then.
-    Callback { action: u64, run: u64, cursor: Cursor },
+    Callback {
+        action: u64,
+        run: u64,
+        cursor: Cursor,
+    },
     /// `ksm_memory_callback` returned; the run word and cursor as it left them.
-    CallbackReturn { ret: i64, run: u64, cursor: Cursor },
+    CallbackReturn {
+        ret: i64,
+        run: u64,
+        cursor: Cursor,
+    },
     /// ksmd ended a scan batch and goes to sleep; the cursor after the batch.
-    Tick { cursor: Cursor },
+    Tick {
+        cursor: Cursor,
+    },
     /// `run_store` (a write to /sys/kernel/mm/ksm/run) entered / returned.
     RunStore,
-    RunStoreReturn { ret: i64 },
+    RunStoreReturn {
+        ret: i64,
+    },
     /// A function the variant must be seen calling (`must_call`), entered.
-    Call { function: String },
+    Call {
+        function: String,
+    },
 }
 
 /// What the guest said about itself, typed. Every field is what a marker said, or absent.
@@ -259,11 +306,7 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                 r.verify_bad_bytes = m.num("bad_bytes");
             }
             "workload-exit" => r.workload_exit = m.get("status").and_then(|s| s.parse().ok()),
-            "error" => r.errors.push(format!(
-                "{}: {}",
-                m.get("what").unwrap_or("?"),
-                m.get("reason").unwrap_or("?")
-            )),
+            "error" => r.errors.push(format!("{}: {}", m.get("what").unwrap_or("?"), m.get("reason").unwrap_or("?"))),
             "done" => r.done = m.get("result").map(str::to_string),
             "evidence" => r.evidence = m.get("result").map(str::to_string),
             "probe" => {

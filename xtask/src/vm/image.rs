@@ -9,10 +9,11 @@ use anyhow::{bail, Context, Result};
 use cpio::NewcBuilder;
 
 use crate::arch::Arch;
+use crate::cache::Cache;
+use crate::tools;
 
 pub struct Image {
     pub initrd: PathBuf,
-    pub rebuilt: bool,
 }
 
 enum Entry {
@@ -42,9 +43,9 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     Ok(enc.finish()?)
 }
 
-pub fn build(cache: &Path, repo: &Path, arch: Arch) -> Result<Image> {
+pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
     let m = arch.machine();
-    let busybox = crate::host::busybox_path(cache, arch);
+    let busybox = cache.busybox(arch);
     if !busybox.exists() {
         bail!("no static busybox for {arch} at {}: run `cargo xtask setup`", busybox.display());
     }
@@ -53,13 +54,13 @@ pub fn build(cache: &Path, repo: &Path, arch: Arch) -> Result<Image> {
     let work_c = std::fs::read(&work_src).context("reading images/ksmwork.c")?;
     let bb = std::fs::read(&busybox)?;
     let key = crate::util::short_hash(&[init.as_slice(), &work_c, &bb, m.gcc().as_bytes()].concat());
-    let dir = cache.join("images").join(format!("{arch}-{key}"));
+    let dir = cache.initramfs(arch, &key);
     let initrd = dir.join("initramfs.cpio.gz");
     if initrd.exists() {
-        return Ok(Image { initrd, rebuilt: false });
+        return Ok(Image { initrd });
     }
     std::fs::create_dir_all(&dir)?;
-    crate::host::require_cmd(&m.gcc())?;
+    tools::require_cmd(&m.gcc())?;
     let work_bin = dir.join("ksmwork");
     let out = duct::cmd!(m.gcc(), "-static", "-O2", "-Wall", "-o", &work_bin, &work_src)
         .stderr_to_stdout()
@@ -90,7 +91,7 @@ pub fn build(cache: &Path, repo: &Path, arch: Arch) -> Result<Image> {
     let tmp = dir.join("initramfs.cpio.gz.tmp");
     std::fs::write(&tmp, gzip(&archive(&entries)?)?)?;
     std::fs::rename(&tmp, &initrd)?;
-    Ok(Image { initrd, rebuilt: true })
+    Ok(Image { initrd })
 }
 
 #[cfg(test)]

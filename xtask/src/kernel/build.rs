@@ -6,15 +6,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
+use xshell::cmd;
 
+use super::kconfig;
+use super::patches;
+use super::rustcore;
+use super::source::{self, KernelSource};
 use crate::arch::Arch;
-use crate::kconfig;
+use crate::cache::Cache;
 use crate::matrix::Variant;
-use crate::patches;
-use crate::source::{self, KernelSource};
+use crate::tools;
 
 pub struct BuildRequest<'a> {
-    pub cache: &'a Path,
+    pub cache: &'a Cache,
     pub repo: &'a Path,
     pub src: &'a KernelSource,
     pub arch: Arch,
@@ -35,12 +39,8 @@ pub struct Built {
     pub seconds: f64,
 }
 
-pub fn build_dir(cache: &Path, src: &KernelSource, arch: Arch, cfg_hash: &str) -> PathBuf {
-    cache.join("build").join(&src.id).join(format!("{}-{cfg_hash}", arch.name()))
-}
-
 /// `make -C tree O=out ARCH=.. CROSS_COMPILE=.. CC="ccache gcc" ARGS...` with the build's environment.
-fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, args: &[String]) -> duct::Expression {
+fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Cache, args: &[String]) -> duct::Expression {
     let mut v = vec![
         "-C".to_string(),
         tree.display().to_string(),
@@ -51,10 +51,10 @@ fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, arg
     ];
     v.extend(args.iter().cloned());
     duct::cmd("make", v)
-        .env("CCACHE_DIR", cache.join("ccache"))
+        .env("CCACHE_DIR", cache.ccache())
         // Paths below the cache become relative, so a new build tree (new Kconfig hash, another
         // clone's cache layout) still hits the objects an older tree compiled.
-        .env("CCACHE_BASEDIR", cache)
+        .env("CCACHE_BASEDIR", cache.root())
         // Fixed build identity: a rebuild with nothing changed stays a no-op and reproducible.
         .env("KBUILD_BUILD_TIMESTAMP", "2013-04-29 00:00:00 UTC")
         .env("KBUILD_BUILD_USER", "ksmh")
@@ -66,13 +66,18 @@ fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Path, arg
 /// Runs `expr` with output to `log`; on failure, says what failed, the last lines and the log.
 fn run_logged(expr: duct::Expression, log: &Path, what: &str) -> Result<()> {
     // Its own process group, registered: Ctrl-C or SIGTERM to the harness kills every compiler.
-    let group = crate::procs::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked()).with_context(|| format!("starting {what}"))?;
+    let group = tools::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked())
+        .with_context(|| format!("starting {what}"))?;
     let status = group.handle.wait().with_context(|| format!("waiting for {what}"))?.status;
-    if crate::procs::interrupted() {
+    if tools::interrupted() {
         bail!("{what} was interrupted; log: {}", log.display());
     }
     if !status.success() {
-        bail!("{what} failed ({status}). Last lines:\n{}\nfull log: {}", crate::util::tail_lines(log, 25), log.display());
+        bail!(
+            "{what} failed ({status}). Last lines:\n{}\nfull log: {}",
+            crate::util::tail_lines(log, 25),
+            log.display()
+        );
     }
     Ok(())
 }
@@ -81,12 +86,12 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     let t0 = Instant::now();
     let m = req.arch.machine();
     for tool in ["make", "ccache", "patch", m.gcc().as_str()] {
-        crate::host::require_cmd(tool)?;
+        tools::require_cmd(tool)?;
     }
     std::fs::create_dir_all(req.out_dir)?;
 
     stage("sync");
-    let tree = source::arch_tree(req.cache, req.src, req.arch);
+    let tree = req.cache.source_tree(&req.src.id, req.arch);
     source::sync_tree(req.src, &tree, &patches::owned_files(&tree))?;
     stage("patch");
     let series = patches::expand(&req.variant.patch_paths(req.repo))?;
@@ -98,22 +103,31 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
         files.retain(|f| !f.ends_with(kconfig::LOCKOUT_EVIDENCE));
     }
     let frags = kconfig::load(files)?;
-    let out = build_dir(req.cache, req.src, req.arch, &frags.hash);
+    let out = req.cache.build_tree(&req.src.id, req.arch, &frags.hash);
     std::fs::create_dir_all(&out)?;
     let config = out.join(".config");
     let stamp = out.join(".ksmh-configured");
     if !(stamp.exists() && config.exists()) {
         let _ = std::fs::remove_file(&stamp);
         // allnoconfig, not tinyconfig: tinyconfig turns PRINTK off.
-        run_logged(make_cmd(m, &tree, &out, req.cache, &["allnoconfig".into()]), &req.out_dir.join("kconfig-allnoconfig.log"), "make allnoconfig")?;
-        let mut merge_args: Vec<String> = vec!["-m".into(), "-O".into(), out.display().to_string(), config.display().to_string()];
+        run_logged(
+            make_cmd(m, &tree, &out, req.cache, &["allnoconfig".into()]),
+            &req.out_dir.join("kconfig-allnoconfig.log"),
+            "make allnoconfig",
+        )?;
+        let mut merge_args: Vec<String> =
+            vec!["-m".into(), "-O".into(), out.display().to_string(), config.display().to_string()];
         merge_args.extend(frags.files.iter().map(|f| f.display().to_string()));
         let merge = duct::cmd(tree.join("scripts/kconfig/merge_config.sh"), &merge_args)
             .dir(&tree)
             .env("ARCH", m.kernel_arch)
             .env("CROSS_COMPILE", m.cross_prefix);
         run_logged(merge, &req.out_dir.join("kconfig-merge.log"), "merge_config.sh")?;
-        run_logged(make_cmd(m, &tree, &out, req.cache, &["olddefconfig".into()]), &req.out_dir.join("kconfig-olddefconfig.log"), "make olddefconfig")?;
+        run_logged(
+            make_cmd(m, &tree, &out, req.cache, &["olddefconfig".into()]),
+            &req.out_dir.join("kconfig-olddefconfig.log"),
+            "make olddefconfig",
+        )?;
     }
     let final_cfg = kconfig::parse(&std::fs::read_to_string(&config).context("reading the final .config")?);
     let mismatches = kconfig::verify(&frags.requested, &final_cfg);
@@ -135,9 +149,20 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
         let _ = std::fs::remove_file(&stamp);
         let files: Vec<String> = frags.files.iter().map(|f| f.display().to_string()).collect();
         let evidence = frags.files.iter().find(|f| f.ends_with(kconfig::LOCKOUT_EVIDENCE));
-        let tracing = evidence.and_then(|f| kconfig::load(vec![f.clone()]).ok()).is_some_and(|e| mismatches.iter().any(|mm| e.requested.contains_key(&mm.symbol)));
-        let hint = if tracing { "\nthe lockout evidence needs kernel tracing; without it, run with --no-lockout-evidence (lockout-held is then SKIPPED)" } else { "" };
-        bail!("Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}{hint}", config.display(), lines.join("\n"), files.join(" "));
+        let tracing = evidence
+            .and_then(|f| kconfig::load(vec![f.clone()]).ok())
+            .is_some_and(|e| mismatches.iter().any(|mm| e.requested.contains_key(&mm.symbol)));
+        let hint = if tracing {
+            "\nthe lockout evidence needs kernel tracing; without it, run with --no-lockout-evidence (lockout-held is then SKIPPED)"
+        } else {
+            ""
+        };
+        bail!(
+            "Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}{hint}",
+            config.display(),
+            lines.join("\n"),
+            files.join(" ")
+        );
     }
     std::fs::write(&stamp, &frags.hash)?;
     std::fs::copy(&config, req.out_dir.join("config"))?;
@@ -145,9 +170,9 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     let mut extra: Vec<String> = vec![format!("-j{}", req.jobs)];
     if req.variant.rust {
         stage("rust-core");
-        let rs = crate::rustcore::ensure_sysroot(req.cache, m.rust_target)?;
+        let rs = rustcore::ensure_sysroot(req.cache, m.rust_target)?;
         let crate_dir = rust_crate(req)?;
-        extra.extend(crate::rustcore::make_vars(&rs, &crate_dir));
+        extra.extend(rustcore::make_vars(&rs, &crate_dir));
     }
     stage("build");
     let image = m.image_path(&out);
@@ -179,19 +204,32 @@ fn rust_crate(req: &BuildRequest) -> Result<PathBuf> {
         h.update(std::fs::read(&f)?);
     }
     let key = format!("{:x}", h.finalize());
-    let root = req.cache.join("rust-ksm-patched").join(&key[..16]);
+    let root = req.cache.rust_ksm_patched(&key[..16]);
     let copy = root.join("rust-ksm");
     if !root.join(".applied").exists() {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root)?;
-        duct::cmd!("cp", "-a", &own, &copy).run().context("copying rust-ksm for its patches")?;
+        let sh = tools::shell()?;
+        cmd!(sh, "cp -a {own} {copy}").quiet().run().context("copying rust-ksm for its patches")?;
         for p in &patches {
-            let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p).dir(&root).stderr_to_stdout().stdout_capture().unchecked().run()?;
+            let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p)
+                .dir(&root)
+                .stderr_to_stdout()
+                .stdout_capture()
+                .unchecked()
+                .run()?;
             if !out.status.success() {
-                bail!("Rust patch {} does not apply to rust-ksm:\n{}", p.display(), String::from_utf8_lossy(&out.stdout));
+                bail!(
+                    "Rust patch {} does not apply to rust-ksm:\n{}",
+                    p.display(),
+                    String::from_utf8_lossy(&out.stdout)
+                );
             }
         }
-        std::fs::write(root.join(".applied"), patches.iter().map(|p| format!("{}\n", p.display())).collect::<String>())?;
+        std::fs::write(
+            root.join(".applied"),
+            patches.iter().map(|p| format!("{}\n", p.display())).collect::<String>(),
+        )?;
     }
     Ok(copy)
 }

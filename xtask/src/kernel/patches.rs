@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use xshell::cmd;
+
+use crate::tools;
 
 const STATE: &str = ".ksmh-applied.json";
 
@@ -68,7 +71,10 @@ pub fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
             v.sort();
             if v.is_empty() {
                 // An empty series would silently build the unpatched kernel under the variant's name.
-                bail!("patch folder {} holds no *.patch or *.diff file: a variant's patch folder must not be empty", e.display());
+                bail!(
+                    "patch folder {} holds no *.patch or *.diff file: a variant's patch folder must not be empty",
+                    e.display()
+                );
             }
             out.extend(v);
         } else if e.is_file() {
@@ -86,7 +92,10 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
     let mut texts = Vec::new();
     for p in series {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading patch {}", p.display()))?;
-        want.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), crate::util::sha256_hex(text.as_bytes())));
+        want.push((
+            p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            crate::util::sha256_hex(text.as_bytes()),
+        ));
         texts.push(text);
     }
     let state = read_state(tree);
@@ -95,7 +104,8 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
     }
     restore(tree, pristine, &state)?;
     write_state(tree, &State::default())?;
-    crate::host::require_cmd("patch")?;
+    tools::require_cmd("patch")?;
+    let sh = tools::shell()?;
     let mut applied = State::default();
     for (p, text) in series.iter().zip(&texts) {
         let files = touched_files(text);
@@ -118,11 +128,16 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
                 String::from_utf8_lossy(&check.stdout).trim_end()
             );
         }
-        duct::cmd!("patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-s", "-d", tree, "-i", p)
+        cmd!(sh, "patch -p1 --forward --batch --no-backup-if-mismatch -s -d {tree} -i {p}")
+            .quiet()
             .run()
             .with_context(|| format!("applying {}", p.display()))?;
         for (f, created) in files {
-            if created { applied.created.push(f) } else { applied.modified.push(f) }
+            if created {
+                applied.created.push(f)
+            } else {
+                applied.modified.push(f)
+            }
         }
         applied.patches.push(want[applied.patches.len()].clone());
         write_state(tree, &applied)?;
@@ -171,7 +186,7 @@ mod tests {
 
     #[test]
     fn apply_is_idempotent_reversible_and_a_bad_patch_names_file_and_hunk() {
-        if crate::host::which("patch").is_none() {
+        if crate::tools::which("patch").is_none() {
             eprintln!("skipping: no patch(1)");
             return;
         }
@@ -195,7 +210,11 @@ mod tests {
         std::fs::write(&bad, "--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ -1,3 +1,3 @@\n one\n-zwei\n+ZWEI\n three\n").unwrap();
         let e = format!("{:#}", switch(&tree, &pristine, &[good, bad]).unwrap_err());
         assert!(e.contains("0002-bad.patch") && e.contains("Hunk #1 FAILED"), "{e}");
-        assert_eq!(std::fs::read_to_string(tree.join("mm/ksm.c")).unwrap(), "one\ntwo\nthree\n", "a failed series leaves the tree pristine");
+        assert_eq!(
+            std::fs::read_to_string(tree.join("mm/ksm.c")).unwrap(),
+            "one\ntwo\nthree\n",
+            "a failed series leaves the tree pristine"
+        );
         std::fs::remove_dir_all(root).unwrap();
     }
 }

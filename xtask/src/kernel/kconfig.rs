@@ -93,7 +93,11 @@ pub fn load(files: Vec<PathBuf>) -> Result<Fragments> {
                 Some((k, v)) => {
                     requested.insert(k, v);
                 }
-                None => bail!("{}:{}: not a Kconfig line: {t:?} (want CONFIG_FOO=y or # CONFIG_FOO is not set)", f.display(), n + 1),
+                None => bail!(
+                    "{}:{}: not a Kconfig line: {t:?} (want CONFIG_FOO=y or # CONFIG_FOO is not set)",
+                    f.display(),
+                    n + 1
+                ),
             }
         }
         all.extend_from_slice(text.as_bytes());
@@ -131,7 +135,12 @@ pub fn depends_on(kconfig_text: &str, symbol: &str) -> Vec<String> {
         } else if inside {
             if let Some(dep) = t.strip_prefix("depends on ") {
                 out.push(dep.trim().to_string());
-            } else if t.starts_with("endmenu") || t.starts_with("endif") || t.starts_with("choice") || t.starts_with("menu ") || t.starts_with("if ") {
+            } else if t.starts_with("endmenu")
+                || t.starts_with("endif")
+                || t.starts_with("choice")
+                || t.starts_with("menu ")
+                || t.starts_with("if ")
+            {
                 inside = false;
             }
         }

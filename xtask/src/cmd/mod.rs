@@ -1,0 +1,140 @@
+//! The subcommands of `cargo xtask`, one file each: the flags a command takes (clap) and what
+//! it does with them, from parsed flags to an exit status. main.rs only parses and dispatches.
+//! Options shared by several commands are small structs flattened into the commands that use
+//! them, so every command offers exactly the options it reads.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use crate::cache::Cache;
+use crate::matrix::{MatrixFile, Selection, Variant};
+use crate::runner;
+
+mod analyze;
+mod bench;
+mod build;
+mod doctor;
+mod matrix;
+mod mutants;
+mod report;
+mod repro;
+mod run;
+mod setup;
+mod test;
+
+pub use analyze::Analyze;
+pub use bench::Bench;
+pub use build::Build;
+pub use doctor::Doctor;
+pub use matrix::Matrix;
+pub use mutants::Mutants;
+pub use report::Report;
+pub use repro::Repro;
+pub use run::Run;
+pub use setup::Setup;
+pub use test::Test;
+
+#[derive(clap::Args)]
+pub struct CacheDir {
+    /// Cache for kernel sources, build trees, ccache, busybox, Rust sysroots [env: KSM_HARNESS_CACHE]
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+impl CacheDir {
+    fn cache(&self) -> Cache {
+        Cache::locate(self.cache_dir.as_deref())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ResultsDir {
+    /// Where results folders go [env: KSM_HARNESS_RESULTS] (default: <repo>/results)
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+}
+
+impl ResultsDir {
+    /// `<results>/<stamp>-<what>`: a new results folder.
+    fn stamped(&self, what: &str) -> PathBuf {
+        crate::paths::results_root(self.results_dir.as_deref()).join(format!("{}-{what}", crate::util::now_stamp()))
+    }
+}
+
+/// The options of every command that builds and boots kernels.
+#[derive(clap::Args)]
+pub struct KernelOpts {
+    #[command(flatten)]
+    cache: CacheDir,
+    #[command(flatten)]
+    results: ResultsDir,
+    /// Use this kernel tree instead of the embedded default (Debian's linux-source-6.1)
+    #[arg(long)]
+    kernel_src: Option<PathBuf>,
+    /// The matrix file (variants and expectations are defined there)
+    #[arg(long)]
+    matrix: Option<PathBuf>,
+    /// Parallel make jobs of a kernel build (default: number of CPUs)
+    #[arg(long)]
+    make_jobs: Option<usize>,
+    /// Build and boot without kernel tracing: the lockout-held check is then SKIPPED (and says so)
+    #[arg(long)]
+    no_lockout_evidence: bool,
+}
+
+impl KernelOpts {
+    /// The runner's options, with `jobs` cells at once.
+    fn options(&self, jobs: usize) -> runner::Options {
+        let cpus = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        runner::Options {
+            cache: self.cache.cache(),
+            kernel_src: self.kernel_src.clone(),
+            matrix: self.matrix.clone().unwrap_or_else(|| crate::matrix::default_path(&crate::paths::repo_root())),
+            make_jobs: self.make_jobs.unwrap_or_else(cpus),
+            jobs,
+            lockout_evidence: !self.no_lockout_evidence,
+        }
+    }
+}
+
+/// For the commands that run several cells.
+#[derive(clap::Args)]
+pub struct Jobs {
+    /// Cells run at once, one lane per arch (default 1: cells one after another)
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+/// Which cells: `--only` and `--skip` terms.
+#[derive(clap::Args, Clone)]
+pub struct Filter {
+    /// Keep cells matching every --only (each a comma list of arch, variant, scenario, mutant
+    /// name, cell id, or key=value)
+    #[arg(long)]
+    only: Vec<String>,
+    /// Drop cells matching any of these
+    #[arg(long)]
+    skip: Vec<String>,
+}
+
+impl Filter {
+    fn selection(&self) -> Selection {
+        Selection { only: self.only.clone(), skip: self.skip.clone(), ..Default::default() }
+    }
+}
+
+/// A variant of the matrix, or an error naming the ones there are.
+fn variant<'m>(m: &'m MatrixFile, matrix: &Path, name: &str, purpose: &str) -> Result<&'m Variant> {
+    m.variants.get(name).with_context(|| {
+        let names = m.variants.keys().cloned().collect::<Vec<_>>().join(", ");
+        format!("unknown variant {name:?}{purpose}; {} defines: {names}", matrix.display())
+    })
+}
+
+/// One line per mutant cell, `caught` or `MISSED`.
+fn print_mutants(res: &[(bool, String)]) {
+    for (ok, line) in res {
+        println!("  [{}] {line}", if *ok { "caught" } else { "MISSED" });
+    }
+}

@@ -1,0 +1,111 @@
+//! `cargo xtask run`: one cell, with the same machinery and results folder as the matrix.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _, Result};
+
+use super::KernelOpts;
+use crate::arch::Arch;
+use crate::console::Category;
+use crate::matrix::{Cell, Expect, MatrixFile, Scenario, Variant};
+use crate::report::CellResult;
+
+/// Build, boot and judge one cell: exit 0 as expected, 1 kernel misbehaved, 2 harness error, 3 inconclusive
+#[derive(clap::Args)]
+pub struct Run {
+    #[arg(long, value_enum)]
+    arch: Arch,
+    /// A variant of the matrix file (upstream, prefix, rust, ...)
+    #[arg(long)]
+    variant: Option<String>,
+    #[arg(long, value_enum, default_value = "offline")]
+    scenario: Scenario,
+    /// Apply these patches (on top of --variant's, if given): test a candidate fix ad hoc
+    #[arg(long = "patch", num_args = 1..)]
+    patches: Vec<PathBuf>,
+    /// Override the expectation (with --patch the default is clean)
+    #[arg(long, value_enum)]
+    expect: Option<Expect>,
+    /// MiB of memory the guest workload maps and KSM merges
+    #[arg(long)]
+    mib: Option<u32>,
+    /// Boot timeout in seconds
+    #[arg(long)]
+    timeout: Option<u64>,
+    #[command(flatten)]
+    opts: KernelOpts,
+}
+
+impl Run {
+    pub fn run(self) -> Result<i32> {
+        let o = self.opts.options(1);
+        let m = o.load_matrix()?;
+        let mut variant = self.variant(&m, &o.matrix)?;
+        if let Some(e) = self.expect {
+            variant.expect = e;
+        }
+        let timeout = m.timeouts.get(&self.arch).copied().unwrap_or(self.arch.machine().default_timeout);
+        let cell = Cell {
+            arch: self.arch,
+            expectation: variant.expectation(self.scenario),
+            scenario: self.scenario,
+            timeout: self.timeout.unwrap_or(timeout),
+            mib: self.mib.unwrap_or(m.workload.mib),
+            variant,
+        };
+        let dir = self.opts.results.stamped(&format!("run-{}", cell.id()));
+        let results = crate::runner::run_cells(&o, &m, vec![cell], &dir)?;
+        let cell = &results.cells[0];
+        print_cell(cell);
+        println!("results: {}", dir.display());
+        Ok(cell.verdict.outcome.exit_code())
+    }
+
+    /// `--variant`, or an ad hoc one with `--patch` on top (of `--variant`'s patches, if given).
+    fn variant(&self, m: &MatrixFile, matrix: &std::path::Path) -> Result<Variant> {
+        let name = self.variant.as_deref();
+        if self.patches.is_empty() {
+            return match name {
+                Some(name) => super::variant(m, matrix, name, "").cloned(),
+                None => bail!(
+                    "give --variant NAME (one of: {}) or --patch FILE...",
+                    m.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            };
+        }
+        let mut v = match name {
+            Some(n) => super::variant(m, matrix, n, " for --patch")?.clone(),
+            None => Variant::default(),
+        };
+        for p in &self.patches {
+            v.patches.push(p.canonicalize().with_context(|| format!("--patch {}: no such file", p.display()))?);
+        }
+        v.name = name.map(|n| format!("{n}+patch")).unwrap_or_else(|| "custom".into());
+        v.description = "ad hoc: --patch".into();
+        // A candidate fix is expected to make the kernel clean unless --expect says otherwise.
+        v.expect = Expect::Clean;
+        Ok(v)
+    }
+}
+
+/// A cell's verdict, checks, kernel reports and folder, for the terminal.
+pub(super) fn print_cell(c: &CellResult) {
+    println!("{}: {} — {}", c.id, c.verdict.outcome.name(), c.verdict.reason);
+    for ch in &c.verdict.checks {
+        let mark = if ch.skipped {
+            "--"
+        } else if ch.ok {
+            "ok"
+        } else {
+            "!!"
+        };
+        println!("  [{mark}] {:<26} {}", ch.name, ch.detail);
+    }
+    for f in c.findings.findings.iter().filter(|f| f.category != Category::Info) {
+        println!("  splat: {} [{}] (console lines {}-{})", f.title, f.fingerprint, f.first_line, f.last_line);
+        if let Some(l) = &f.lockdep {
+            println!("    acquiring {:?} while holding {:?}; chain {:?}", l.acquiring, l.held, l.chain);
+        }
+    }
+    println!("  artifacts: {} (console.log, build.log, config, qmp.log, findings.json, reproduce.sh)", c.dir.display());
+}

@@ -1,0 +1,168 @@
+//! `cargo xtask setup`, and the host requirements that it installs and `doctor` checks
+//! (Debian/Ubuntu, apt).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use xshell::cmd;
+
+use super::CacheDir;
+use crate::arch::{Arch, FIRMWARE_AARCH64};
+use crate::cache::Cache;
+use crate::tools;
+
+/// Install everything this harness needs (Debian/Ubuntu, apt; idempotent)
+#[derive(clap::Args)]
+pub struct Setup {
+    #[command(flatten)]
+    cache: CacheDir,
+}
+
+impl Setup {
+    pub fn run(self) -> Result<i32> {
+        setup(&self.cache.cache()).map(|_| 0)
+    }
+}
+
+pub enum Probe {
+    /// An executable on PATH (its package: [`tools::PACKAGES`]).
+    Cmd(&'static str),
+    /// A file that must exist, and the package that provides it.
+    File(&'static str, &'static str),
+    /// Anything else, e.g. the Rust toolchain search of `rustcore` (Debian or rustup).
+    Check(fn() -> bool, &'static str),
+}
+
+pub struct Requirement {
+    pub what: &'static str,
+    pub probe: Probe,
+}
+
+const fn req(what: &'static str, probe: Probe) -> Requirement {
+    Requirement { what, probe }
+}
+
+/// Everything but the per-arch busybox, which is not an apt install (see `fetch_busybox`).
+pub const REQUIREMENTS: &[Requirement] = &[
+    req("s390x cross compiler", Probe::Cmd("s390x-linux-gnu-gcc")),
+    req("s390x libc for static workload", Probe::File("/usr/s390x-linux-gnu/lib/libc.a", "libc6-dev-s390x-cross")),
+    req("arm64 cross compiler", Probe::Cmd("aarch64-linux-gnu-gcc")),
+    req("arm64 libc for static workload", Probe::File("/usr/aarch64-linux-gnu/lib/libc.a", "libc6-dev-arm64-cross")),
+    req("QEMU for s390x", Probe::Cmd("qemu-system-s390x")),
+    req("QEMU for arm64", Probe::Cmd("qemu-system-aarch64")),
+    req("UEFI firmware for arm64", Probe::File(FIRMWARE_AARCH64, "qemu-efi-aarch64")),
+    req("Linux 6.1 source tarball", Probe::File(crate::kernel::DEBIAN_TARBALL, "linux-source-6.1")),
+    req("ccache", Probe::Cmd("ccache")),
+    req("make", Probe::Cmd("make")),
+    req("bc", Probe::Cmd("bc")),
+    req("bison", Probe::Cmd("bison")),
+    req("flex", Probe::Cmd("flex")),
+    req("OpenSSL headers", Probe::File("/usr/include/openssl/ssl.h", "libssl-dev")),
+    req("libelf headers", Probe::File("/usr/include/libelf.h", "libelf-dev")),
+    req("xz", Probe::Cmd("xz")),
+    req("patch", Probe::Cmd("patch")),
+    req("rsync (for --kernel-src trees)", Probe::Cmd("rsync")),
+    req("dpkg-deb (busybox extraction)", Probe::Cmd("dpkg-deb")),
+    req("Chromium (the test suite opens the HTML report in it)", Probe::Cmd("chromium")),
+    req(
+        "rustc with library source (variant rust)",
+        Probe::Check(|| crate::kernel::rust_toolchain().is_ok(), "rustc-web rust-web-src"),
+    ),
+];
+
+impl Requirement {
+    pub fn found(&self) -> bool {
+        match self.probe {
+            Probe::Cmd(c) => tools::which(c).is_some(),
+            Probe::File(f, _) => Path::new(f).exists(),
+            Probe::Check(f, _) => f(),
+        }
+    }
+
+    pub fn package(&self) -> &'static str {
+        match self.probe {
+            Probe::Cmd(c) => tools::package_of(c).unwrap_or("(unknown package)"),
+            Probe::File(_, p) | Probe::Check(_, p) => p,
+        }
+    }
+
+    pub fn fix(&self) -> String {
+        format!("apt-get install -y {}", self.package())
+    }
+}
+
+/// Apt-installs what is missing and fetches static busybox per guest arch. Idempotent: when
+/// everything is there it runs no apt command at all.
+fn setup(cache: &Cache) -> Result<()> {
+    let mut missing: Vec<&str> =
+        REQUIREMENTS.iter().filter(|r| !r.found()).flat_map(|r| r.package().split(' ')).collect();
+    missing.sort();
+    missing.dedup();
+    let busybox_missing: Vec<Arch> = Arch::ALL.into_iter().filter(|a| !cache.busybox(*a).exists()).collect();
+    if !missing.is_empty() || !busybox_missing.is_empty() {
+        if tools::which("apt-get").is_none() {
+            bail!("setup installs with apt-get (Debian/Ubuntu); install these by hand: {}", missing.join(" "));
+        }
+        let sh = tools::shell()?;
+        for a in &busybox_missing {
+            let da = a.machine().debian_arch;
+            let have = cmd!(sh, "dpkg --print-foreign-architectures").read().unwrap_or_default();
+            if !have.lines().any(|l| l.trim() == da)
+                && cmd!(sh, "dpkg --print-architecture").read().unwrap_or_default().trim() != da
+            {
+                println!("setup: dpkg --add-architecture {da}");
+                cmd!(sh, "dpkg --add-architecture {da}")
+                    .quiet()
+                    .run()
+                    .context("dpkg --add-architecture (are you root?)")?;
+            }
+        }
+        println!("setup: apt-get update");
+        cmd!(sh, "apt-get update -q")
+            .quiet()
+            .run()
+            .context("apt-get update failed (are you root? is the network up?)")?;
+        if !missing.is_empty() {
+            println!("setup: apt-get install {}", missing.join(" "));
+            cmd!(sh, "apt-get install -y -q --no-install-recommends {missing...}")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .quiet()
+                .run()
+                .context("apt-get install failed")?;
+        }
+    }
+    for a in busybox_missing {
+        fetch_busybox(cache, a)?;
+    }
+    let missing_after: Vec<&str> = REQUIREMENTS.iter().filter(|r| !r.found()).map(|r| r.what).collect();
+    if !missing_after.is_empty() {
+        bail!("still missing after setup: {}", missing_after.join(", "));
+    }
+    println!("setup: all host requirements are present (cache: {})", cache.root().display());
+    Ok(())
+}
+
+/// Static busybox for a foreign arch: `apt-get download busybox-static:<arch>`, then `dpkg-deb -x`
+/// into the cache (no install into the host's root).
+fn fetch_busybox(cache: &Cache, arch: Arch) -> Result<()> {
+    let da = arch.machine().debian_arch;
+    let dl = cache.busybox_download(da);
+    std::fs::create_dir_all(&dl)?;
+    println!("setup: apt-get download busybox-static:{da}");
+    let sh = tools::shell()?;
+    sh.change_dir(&dl);
+    cmd!(sh, "apt-get download busybox-static:{da}").quiet().run().with_context(|| {
+        format!("apt-get download busybox-static:{da} failed (dpkg --add-architecture {da}; apt-get update)")
+    })?;
+    let deb = std::fs::read_dir(&dl)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .context("apt-get download left no .deb")?;
+    let out = cache.busybox_root(arch);
+    cmd!(sh, "dpkg-deb -x {deb} {out}").quiet().run().context("dpkg-deb -x")?;
+    if !cache.busybox(arch).exists() {
+        bail!("{} has no bin/busybox", deb.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! `cargo xtask test`: the project's whole test suite as CI runs it: the host tests of every
+//! crate (unit, property and loom model tests), the matrix with real boots as two shards merged
+//! like the CI fan-out, the mutant kernels, and the harness's own error paths.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use xshell::cmd;
+
+use super::{Filter, Jobs, KernelOpts};
+use crate::arch::Arch;
+use crate::matrix::{self, Cell, CellId, MatrixFile, Scenario, Selection, Variant};
+use crate::report::{self, CellResult};
+use crate::runner::{self, Options};
+use crate::verdict::{Check, Outcome};
+
+/// The whole test suite as CI runs it: host tests (cargo test), then the matrix with real boots
+#[derive(clap::Args)]
+pub struct Test {
+    #[command(flatten)]
+    filter: Filter,
+    #[command(flatten)]
+    jobs: Jobs,
+    #[command(flatten)]
+    opts: KernelOpts,
+}
+
+impl Test {
+    pub fn run(self) -> Result<i32> {
+        let o = self.opts.options(self.jobs.jobs);
+        eprintln!("== host tests: cargo test --workspace --locked");
+        let sh = crate::tools::shell()?;
+        sh.change_dir(crate::paths::repo_root());
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let host_ok = cmd!(sh, "{cargo} test --workspace --locked").quiet().run().is_ok();
+        // The matrix runs as two shards merged into one report, exactly as the CI fan-out does,
+        // and the merged report must hold every planned cell once, in plan order.
+        eprintln!("== real boots: the matrix, as shards 1/2 and 2/2, then report merge");
+        let m = o.load_matrix()?;
+        let selection = self.filter.selection();
+        let planned: Vec<CellId> = matrix::select(&m, &selection)?.iter().map(Cell::id).collect();
+        let mut shard_dirs = Vec::new();
+        for i in 1..=2 {
+            let cells = matrix::select(&m, &Selection { shard: Some((i, 2)), ..selection.clone() })?;
+            if !cells.is_empty() {
+                shard_dirs.push(super::matrix::run_matrix(&o, &self.opts, &m, cells)?.1);
+            }
+        }
+        let dir = self.opts.results.stamped("test");
+        let r = report::merge(&dir, &shard_dirs)?;
+        println!("{}", report::table(&r));
+        let merged: Vec<CellId> = r.cells.iter().map(|c| c.id.clone()).collect();
+        let merge_ok = merged == planned;
+        let pass = r.cells.iter().filter(|c| c.verdict.outcome == Outcome::Pass).count();
+        let fail = r.cells.len() - pass + r.not_run.len();
+        println!("results: {}", dir.display());
+        eprintln!("== the merged report's index.html in headless Chromium");
+        let (html_ok, html_line) = crate::html::browser::suite_check(&dir, &planned.iter().map(CellId::to_string).collect::<Vec<_>>());
+        eprintln!("== mutant kernels: each must be judged as the matrix says, never PASS");
+        let mutants = super::mutants::run_mutants(&o, &m, &self.filter, &dir.join("mutants"))?;
+        let mutants_missed = mutants.iter().filter(|(ok, _)| !ok).count();
+        super::print_mutants(&mutants);
+        eprintln!(
+            "== error paths: a hung guest, bad patches, a panicking guest, a dropped Kconfig symbol, a broken matrix"
+        );
+        let errs = error_paths(&o, &m, &dir.join("error-paths"))?;
+        let err_fail = errs.iter().filter(|c| !c.ok).count();
+        for c in &errs {
+            println!("  [{}] {}: {}", if c.ok { "ok" } else { "!!" }, c.name, c.detail);
+        }
+        println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
+        println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
+        println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
+        println!("html report: {html_line}");
+        println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
+        println!("matrix: {pass} passed, {fail} failed");
+        let all = host_ok && merge_ok && html_ok && fail == 0 && err_fail == 0 && mutants_missed == 0 && !r.interrupted;
+        Ok(if all { 0 } else { 1 })
+    }
+}
+
+/// The inputs of the error paths: patches, a Kconfig fragment and a matrix file, each broken on
+/// purpose. Fixture files rather than patches/: they are test inputs of the harness, not
+/// kernel variants, and keeping them beside the other fixtures leaves patches/ what the matrix
+/// builds.
+fn fixture(name: &str) -> PathBuf {
+    crate::paths::repo_root().join("xtask/tests/fixtures/error-paths").join(name)
+}
+
+/// The patched cells: the fixture `0001-NAME.patch` on top of upstream, the outcome it must
+/// get, and what the harness error or verdict reason must name.
+const PATCHED: &[(&str, Outcome, &[&str])] = &[
+    // A patch that does not apply: ERROR naming the patch and hunk; the tree stays usable.
+    ("does-not-apply", Outcome::Error, &["0001-does-not-apply.patch", "Hunk #1 FAILED"]),
+    // A patch that applies but does not compile: ERROR with the build's last lines and log path.
+    ("does-not-compile", Outcome::Error, &["this build must fail", "build.log"]),
+    // A guest kernel that panics at MEM_GOING_OFFLINE: FAIL at once (panic=-1, -no-reboot), no timeout.
+    ("panics", Outcome::Fail, &["the guest kernel died", "a guest that panics"]),
+];
+
+/// Real runs of the harness on bad input, each checked for the verdict and message it must
+/// give and for the logs it must keep. They reuse the matrix's build trees, so they are cheap.
+fn error_paths(o: &Options, m: &MatrixFile, dir: &Path) -> Result<Vec<Check>> {
+    let Some(upstream) = m.variants.get("upstream") else {
+        return Ok(vec![Check::new("error paths", false, "the matrix has no upstream variant")]);
+    };
+    let arch = if m.arches.contains(&Arch::Arm64) { Arch::Arm64 } else { m.arches[0] };
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    // A guest that cannot finish in time: TIMEOUT, with the console kept.
+    let cell = probe_cell(o, m, derived(upstream, "hung", vec![], vec![]), arch, 3, dir)?;
+    let console = std::fs::metadata(cell.dir.join("console.log")).map(|md| md.len()).unwrap_or(0);
+    out.push(Check::new(
+        "hung guest",
+        cell.verdict.outcome == Outcome::Timeout && console > 0 && dir.join("hung/results.json").exists(),
+        format!("{} ({}), console.log kept: {console} bytes", cell.verdict.outcome.name(), cell.verdict.reason),
+    ));
+    for &(name, outcome, needles) in PATCHED {
+        let patch = fixture(&format!("0001-{name}.patch"));
+        let cell = probe_cell(o, m, derived(upstream, name, vec![patch], vec![]), arch, 60, dir)?;
+        let msg = cell.host.harness_error.clone().unwrap_or_else(|| cell.verdict.reason.clone());
+        let ok = cell.verdict.outcome == outcome
+            && needles.iter().all(|n| msg.contains(n))
+            && cell.host.timed_out.is_none()
+            && cell.dir.join("reproduce.sh").exists();
+        let detail = format!("{}: {}", cell.verdict.outcome.name(), msg.lines().next().unwrap_or(""));
+        out.push(Check::new(format!("patch {name}"), ok, detail));
+    }
+    // A Kconfig symbol the arch cannot have: the configure step names it, no build starts.
+    let frag = fixture("impossible.config");
+    let cell = probe_cell(o, m, derived(upstream, "impossible-kconfig", vec![], vec![frag]), Arch::Arm64, 60, dir)?;
+    let msg = cell.host.harness_error.clone().unwrap_or_default();
+    out.push(Check::new(
+        "dropped Kconfig symbol",
+        cell.verdict.outcome == Outcome::Error
+            && msg.contains("CONFIG_SCLP_TTY requested y")
+            && !cell.dir.join("build.log").exists(),
+        msg.lines().take(2).collect::<Vec<_>>().join(" / "),
+    ));
+    // A broken matrix file: an error located by file, line and column.
+    let e = broken_matrix_error();
+    out.push(Check::new("broken matrix YAML", e.contains("broken-matrix.yaml:3:"), e.lines().next().unwrap_or("")));
+    Ok(out)
+}
+
+fn broken_matrix_error() -> String {
+    matrix::load(&fixture("broken-matrix.yaml")).err().map(|e| format!("{e:#}")).unwrap_or_default()
+}
+
+/// `base` under another name, with extra patches and Kconfig fragments.
+fn derived(base: &Variant, name: &str, patches: Vec<PathBuf>, kconfig: Vec<PathBuf>) -> Variant {
+    let mut v = base.clone();
+    v.name = name.into();
+    v.patches.extend(patches);
+    v.kconfig.extend(kconfig);
+    v
+}
+
+/// One offline cell of `variant` on `arch`, run into `dir/<variant name>`.
+fn probe_cell(
+    o: &Options,
+    m: &MatrixFile,
+    variant: Variant,
+    arch: Arch,
+    timeout: u64,
+    dir: &Path,
+) -> Result<CellResult> {
+    let out = dir.join(&variant.name);
+    let expectation = variant.expectation(Scenario::Offline);
+    let cell = Cell { arch, expectation, variant, scenario: Scenario::Offline, timeout, mib: m.workload.mib };
+    runner::run_cells(o, m, vec![cell], &out)?.cells.into_iter().next().context("interrupted before the cell ran")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The broken inputs are broken in the way the error paths expect (the kernel-side ones
+    /// only show with a real build and boot).
+    #[test]
+    fn the_error_path_inputs_are_there_and_the_matrix_one_fails_with_its_location() {
+        for (name, _, _) in PATCHED {
+            let text = std::fs::read_to_string(fixture(&format!("0001-{name}.patch"))).unwrap();
+            assert!(text.starts_with("--- a/mm/ksm.c\n+++ b/mm/ksm.c\n@@ "), "{name}");
+        }
+        assert!(std::fs::read_to_string(fixture("impossible.config")).unwrap().contains("CONFIG_SCLP_TTY=y"));
+        assert!(broken_matrix_error().contains("broken-matrix.yaml:3:"), "{}", broken_matrix_error());
+    }
+}

@@ -1,0 +1,15 @@
+//! Building a kernel, one public entry: [`build`]. A kernel source (Debian's embedded tree or
+//! `--kernel-src`, extracted and copied per arch into the cache: `source`) gets the variant's
+//! patch series (`patches`), a verified `.config` from the Kconfig fragments (`kconfig`), for
+//! the rust variant a Rust `core` for the kernel's target (`rustcore`), and `make` in a build
+//! tree per (source, arch, fragments) with ccache (`build`).
+
+mod build;
+mod kconfig;
+mod patches;
+mod rustcore;
+mod source;
+
+pub use build::{build, BuildRequest, Built};
+pub use rustcore::{probe as rust_toolchain, Toolchain};
+pub use source::{resolve as resolve_source, KernelSource, DEBIAN_TARBALL};

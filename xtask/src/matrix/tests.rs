@@ -1,0 +1,106 @@
+use super::*;
+
+fn repo_matrix() -> MatrixFile {
+    load(&default_path(&crate::paths::repo_root())).unwrap()
+}
+
+#[test]
+fn the_repo_matrix_has_three_variants_on_two_arches_and_two_scenarios() {
+    let m = repo_matrix();
+    let cells = plan(&m, &[], &[]);
+    assert_eq!(cells.len(), 12);
+    let prefix_cancel = cells.iter().find(|c| c.id().to_string() == "s390x-prefix-cancel").unwrap();
+    assert_eq!(
+        prefix_cancel.expectation,
+        Expectation::Splat { locks: vec!["ksm_thread_mutex/1".into(), "(memory_chain).rwsem".into()] }
+    );
+    assert_eq!(
+        cells.iter().find(|c| c.id().to_string() == "arm64-upstream-offline").unwrap().expectation,
+        Expectation::Clean
+    );
+}
+
+#[test]
+fn only_and_skip_filter_cells() {
+    let m = repo_matrix();
+    let c = plan(&m, &["s390x".into(), "prefix,upstream".into()], &["cancel".into()]);
+    let ids: Vec<String> = c.iter().map(|c| c.id().to_string()).collect();
+    assert_eq!(ids, vec!["s390x-prefix-offline", "s390x-upstream-offline"]);
+    assert!(plan(&m, &["arch=arm64".into(), "variant=rust".into(), "scenario=cancel".into()], &[]).len() == 1);
+}
+
+#[test]
+fn errors_are_located_by_line_and_column() {
+    let bad = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up:\n    expect: clean\n    patchez: []\n";
+    let e = parse(bad, "m.yaml").unwrap_err().to_string();
+    assert!(e.starts_with("m.yaml:9:") && e.contains("patchez"), "{e}");
+    let e = parse("schema: 1\narches: [x86]\n", "m.yaml").unwrap_err().to_string();
+    assert!(e.contains("m.yaml:2:"), "{e}");
+    let e = parse("schema: [\n", "m.yaml").unwrap_err().to_string();
+    assert!(e.starts_with("m.yaml:"), "{e}");
+}
+
+#[test]
+fn a_splat_variant_must_name_its_locks_for_every_scenario_it_runs() {
+    let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline, cancel]\nworkload: {mib: 32}\nvariants:\n";
+    let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a]}}\n"), "m")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("variant pre") && e.contains("scenario cancel"), "{e}");
+    let e = parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: []}}\n"), "m")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("scenario cancel"), "{e}");
+    assert!(parse(&format!("{head}  pre:\n    expect: splat\n    splat_locks: {{offline: [a], cancel: [b]}}\n"), "m")
+        .is_ok());
+}
+
+#[test]
+fn mutants_must_break_a_known_variant_and_never_expect_pass() {
+    let head = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up: {expect: clean}\nmutants:\n";
+    let e = parse(&format!("{head}  m1: {{base: nope, patches: [x.patch], outcome: FAIL, check: c}}\n"), "m")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("base variant \"nope\""), "{e}");
+    let e = parse(&format!("{head}  m1: {{base: up, outcome: FAIL, check: c}}\n"), "m").unwrap_err().to_string();
+    assert!(e.contains("no patches"), "{e}");
+    let e = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: PASS, check: c}}\n"), "m")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expects PASS"), "{e}");
+    let m = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: INCONCLUSIVE, check: c}}\n"), "m")
+        .unwrap();
+    assert_eq!(m.mutants["m1"].variant(&m).name, "mutant-m1");
+}
+
+#[test]
+fn impossible_cells_are_refused() {
+    let bad = "schema: 1\nkernel: {source: debian}\narches: [s390x]\nscenarios: [offline]\nworkload: {mib: 32}\nvariants:\n  up:\n    expect: clean\n    splat_locks: {offline: [a]}\n";
+    assert!(parse(bad, "m").unwrap_err().to_string().contains("impossible"));
+}
+
+fn selection(shard: Option<(usize, usize)>) -> Selection {
+    Selection { shard, ..Default::default() }
+}
+
+#[test]
+fn shards_partition_the_matrix() {
+    let m = repo_matrix();
+    let all: Vec<CellId> = select(&m, &selection(None)).unwrap().iter().map(Cell::id).collect();
+    for n in 1..=5 {
+        let mut joined: Vec<CellId> = Vec::new();
+        for i in 1..=n {
+            joined.extend(select(&m, &selection(Some((i, n)))).unwrap().iter().map(Cell::id));
+        }
+        assert_eq!(joined, all, "{n} shards");
+    }
+    assert!(parse_shard("0/2").is_err() && parse_shard("3/2").is_err() && parse_shard("x").is_err());
+    assert_eq!(parse_shard("2/3"), Ok((2, 3)));
+}
+
+#[test]
+fn an_unknown_cell_is_an_error_naming_it() {
+    let m = repo_matrix();
+    let s = Selection { cells: vec!["s390x-nope-offline".into()], ..Default::default() };
+    assert!(select(&m, &s).unwrap_err().to_string().contains("s390x-nope-offline"));
+}
