@@ -68,6 +68,12 @@ impl Options {
 /// Runs `cells` into `dir`, always writing the report, even on interruption: metadata.json
 /// first, then results.json, junit.xml and summary.md after every cell and at the end.
 pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> Result<Results> {
+    let plan = report::Plan::new(&o.matrix, cells.iter().map(|c| c.id().to_string()).collect(), "all".into());
+    run_planned(o, m, cells, &plan, dir)
+}
+
+/// `run_cells` as one part of a larger plan (a shard, or one CI job's cells).
+pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report::Plan, dir: &Path) -> Result<Results> {
     let started = crate::util::now_rfc3339();
     let repo = crate::paths::repo_root();
     let src = kernel::resolve_source(&o.cache, o.kernel_src(m).as_deref())?;
@@ -100,7 +106,7 @@ pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> R
             let mut d = done.lock().unwrap();
             d.push(r);
             // Partial report after every cell: a killed run still leaves the finished cells reported.
-            let mut partial = results_of(&started, &cells, d.clone(), tools::interrupted());
+            let mut partial = results_of(&started, &cells, d.clone(), tools::interrupted(), plan);
             partial.in_progress = true;
             report::write(dir, &partial)?;
         }
@@ -112,7 +118,7 @@ pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> R
             handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lane panicked"))))
         })?;
     }
-    let results = results_of(&started, &cells, done.into_inner().unwrap(), tools::interrupted());
+    let results = results_of(&started, &cells, done.into_inner().unwrap(), tools::interrupted(), plan);
     report::write(dir, &results)?;
     Ok(results)
 }
@@ -134,7 +140,7 @@ fn lanes(cells: &[Cell], jobs: usize) -> Vec<Vec<&Cell>> {
 }
 
 /// The report of the cells run so far, in plan order whatever order the lanes finished in.
-fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interrupted: bool) -> Results {
+fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interrupted: bool, plan: &report::Plan) -> Results {
     done.sort_by_key(|r| planned.iter().position(|c| c.id() == r.id));
     Results {
         schema: report::SCHEMA,
@@ -150,6 +156,8 @@ fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interr
             .map(|id| id.to_string())
             .collect(),
         cells: done,
+        plan: Some(plan.clone()),
+        missing: vec![],
     }
 }
 

@@ -101,6 +101,8 @@ fn build_report(dir: &Path) -> Results {
         outcome: xtask::report::outcome_of(&cells),
         not_run: vec![],
         cells,
+        plan: None,
+        missing: vec![],
     };
     report::write(dir, &r).unwrap();
     r

@@ -45,7 +45,14 @@ impl Matrix {
         if cells.is_empty() {
             bail!("no cells selected (check --only/--skip/--cell/--shard)");
         }
-        let (results, dir) = run_matrix(&o, &self.opts, &m, cells)?;
+        let whole = matrix::select(&m, &Selection { cells: vec![], shard: None, ..self.filter.selection() })?;
+        let part = match (self.shard, self.cell.is_empty()) {
+            (Some((i, n)), _) => format!("shard {i}/{n}"),
+            (None, false) => format!("cells {}", self.cell.join(",")),
+            (None, true) => "all".into(),
+        };
+        let plan = report::Plan::new(&o.matrix, whole.iter().map(|c| c.id().to_string()).collect(), part);
+        let (results, dir) = run_matrix(&o, &self.opts, &m, cells, &plan)?;
         println!("{}", report::table(&results));
         println!("outcome: {}   results: {}", results.outcome.name(), dir.display());
         Ok(if results.outcome == Outcome::Pass && !results.interrupted { 0 } else { 1 })
@@ -75,7 +82,8 @@ pub(super) fn run_matrix(
     opts: &KernelOpts,
     m: &MatrixFile,
     cells: Vec<Cell>,
+    plan: &report::Plan,
 ) -> Result<(Results, PathBuf)> {
     let dir = opts.results.stamped("matrix");
-    Ok((runner::run_cells(o, m, cells, &dir)?, dir))
+    Ok((runner::run_planned(o, m, cells, plan, &dir)?, dir))
 }

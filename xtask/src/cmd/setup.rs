@@ -134,11 +134,30 @@ fn setup(cache: &Cache) -> Result<()> {
     for a in busybox_missing {
         fetch_busybox(cache, a)?;
     }
+    dev_tools()?;
     let missing_after: Vec<&str> = REQUIREMENTS.iter().filter(|r| !r.found()).map(|r| r.what).collect();
     if !missing_after.is_empty() {
         bail!("still missing after setup: {}", missing_after.join(", "));
     }
     println!("setup: all host requirements are present (cache: {})", cache.root().display());
+    Ok(())
+}
+
+/// The test suite's own tools that are no Debian package: cargo-mutants (crates.io; the suite
+/// needs it) and zizmor (PyPI; the suite says SKIPPED without it, as not every host has pip).
+fn dev_tools() -> Result<()> {
+    let sh = tools::shell()?;
+    if tools::which("cargo-mutants").is_none() {
+        println!("setup: cargo install --locked cargo-mutants (a few minutes, once)");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        cmd!(sh, "{cargo} install --locked cargo-mutants").quiet().run().context("cargo install cargo-mutants failed")?;
+    }
+    if tools::which("zizmor").is_none() {
+        println!("setup: python3 -m pip install zizmor");
+        if cmd!(sh, "python3 -m pip install -q zizmor").quiet().ignore_stderr().run().is_err() {
+            println!("setup: zizmor could not be installed with pip; the workflow lint in `cargo xtask test` will say SKIPPED");
+        }
+    }
     Ok(())
 }
 

@@ -33,21 +33,53 @@ impl Test {
         sh.change_dir(crate::paths::repo_root());
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let host_ok = cmd!(sh, "{cargo} test --workspace --locked").quiet().run().is_ok();
+        eprintln!("== rust-ksm under cargo-mutants: every viable mutant caught (.cargo/mutants.toml)");
+        let (rust_mutants_ok, mutants_line) = match crate::tools::which("cargo-mutants") {
+            Some(_) => match cmd!(sh, "{cargo} mutants -p rust-ksm").quiet().run() {
+                Ok(()) => (true, "ok: no missed mutant (target/mutants.out)".to_string()),
+                Err(e) => (false, format!("FAILED: {e} (see target/mutants.out/missed.txt)")),
+            },
+            None => (false, "FAILED: cargo-mutants is not installed: run cargo xtask setup".to_string()),
+        };
+        eprintln!("== the Actions workflow under zizmor --offline");
+        let (zizmor_ok, zizmor_line) = match crate::tools::which("zizmor") {
+            Some(_) => match cmd!(sh, "zizmor --offline .github/workflows/").quiet().run() {
+                Ok(()) => (true, "ok: zizmor --offline .github/workflows/ has no finding".to_string()),
+                Err(e) => (false, format!("FAILED: {e}")),
+            },
+            // Not every machine can install it (PyPI); say so instead of passing in silence.
+            None => (true, "SKIPPED: zizmor not installed (cargo xtask setup installs it from PyPI when it can)".to_string()),
+        };
         // The matrix runs as two shards merged into one report, exactly as the CI fan-out does,
         // and the merged report must hold every planned cell once, in plan order.
         eprintln!("== real boots: the matrix, as shards 1/2 and 2/2, then report merge");
         let m = o.load_matrix()?;
         let selection = self.filter.selection();
         let planned: Vec<CellId> = matrix::select(&m, &selection)?.iter().map(Cell::id).collect();
+        let planned_ids: Vec<String> = planned.iter().map(CellId::to_string).collect();
         let mut shard_dirs = Vec::new();
+        let mut shard_cells: Vec<Vec<String>> = Vec::new();
         for i in 1..=2 {
             let cells = matrix::select(&m, &Selection { shard: Some((i, 2)), ..selection.clone() })?;
             if !cells.is_empty() {
-                shard_dirs.push(super::matrix::run_matrix(&o, &self.opts, &m, cells)?.1);
+                shard_cells.push(cells.iter().map(|c| c.id().to_string()).collect());
+                let plan = report::Plan::new(&o.matrix, planned_ids.clone(), format!("shard {i}/2"));
+                shard_dirs.push(super::matrix::run_matrix(&o, &self.opts, &m, cells, &plan)?.1);
             }
         }
         let dir = self.opts.results.stamped("test");
-        let r = report::merge(&dir, &shard_dirs)?;
+        // The CI rehearsal: the shard folders moved elsewhere (as if downloaded from other
+        // machines) and merged there; then merged again without the last shard.
+        let away = dir.join("shards-moved");
+        std::fs::create_dir_all(&away)?;
+        let mut moved = Vec::new();
+        for (i, d) in shard_dirs.iter().enumerate() {
+            let to = away.join(format!("shard-{}", i + 1));
+            std::fs::rename(d, &to).with_context(|| format!("moving {} to {}", d.display(), to.display()))?;
+            moved.push(to);
+        }
+        let r = report::merge(&dir, &moved)?;
+        let (rehearsal_ok, rehearsal_line) = missing_shard_check(&away, &moved, &shard_cells)?;
         println!("{}", report::table(&r));
         let merged: Vec<CellId> = r.cells.iter().map(|c| c.id.clone()).collect();
         let merge_ok = merged == planned;
@@ -71,10 +103,13 @@ impl Test {
         println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
         println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
         println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
+        println!("merge without a shard: {rehearsal_line}");
+        println!("workflow lint: {zizmor_line}");
+        println!("rust-ksm mutation testing: {mutants_line}");
         println!("html report: {html_line}");
         println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
         println!("matrix: {pass} passed, {fail} failed");
-        let all = host_ok && merge_ok && html_ok && fail == 0 && err_fail == 0 && mutants_missed == 0 && !r.interrupted;
+        let all = host_ok && merge_ok && rehearsal_ok && zizmor_ok && rust_mutants_ok && html_ok && fail == 0 && err_fail == 0 && mutants_missed == 0 && !r.interrupted;
         Ok(if all { 0 } else { 1 })
     }
 }
@@ -186,4 +221,17 @@ mod tests {
         assert!(std::fs::read_to_string(fixture("impossible.config")).unwrap().contains("CONFIG_SCLP_TTY=y"));
         assert!(broken_matrix_error().contains("broken-matrix.yaml:3:"), "{}", broken_matrix_error());
     }
+}
+
+/// Merges all shards but the last: the merge must not be green, and must name exactly the
+/// last shard's cells as missing.
+fn missing_shard_check(away: &std::path::Path, moved: &[PathBuf], shard_cells: &[Vec<String>]) -> Result<(bool, String)> {
+    let (Some(last), true) = (shard_cells.last(), moved.len() >= 2) else {
+        return Ok((true, "SKIPPED: fewer than two shards".into()));
+    };
+    let partial = report::merge(&away.join("merged-without-last-shard"), &moved[..moved.len() - 1])?;
+    let named: Vec<&str> = partial.missing.iter().filter_map(|m| m.split(':').next()).collect();
+    let want: Vec<&str> = last.iter().map(String::as_str).collect();
+    let ok = partial.outcome != Outcome::Pass && named == want;
+    Ok((ok, format!("{} ({}), missing: {}", if ok { "ok" } else { "WRONG" }, partial.outcome.name(), partial.missing.join("; "))))
 }

@@ -307,6 +307,8 @@ mod tests {
             outcome: Outcome::Pass,
             not_run: not_run.iter().map(|s| s.to_string()).collect(),
             cells,
+            plan: None,
+            missing: vec![],
         }
     }
 

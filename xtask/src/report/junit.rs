@@ -41,6 +41,15 @@ pub(super) fn junit(results: &Results) -> Result<String> {
         let arch = c.id.arch.name().to_string();
         suites.entry(arch.clone()).or_insert_with(|| TestSuite::new(arch)).add_test_case(tc);
     }
+    // A planned cell that no shard reported is an error of its own, not an absent test.
+    for m in &results.missing {
+        let id = m.split(':').next().unwrap_or(m);
+        let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+        st.set_message(format!("MISSING: {m}"));
+        st.set_type("MISSING");
+        let arch = id.split('-').next().unwrap_or("missing").to_string();
+        suites.entry(arch.clone()).or_insert_with(|| TestSuite::new(arch)).add_test_case(TestCase::new(id.to_string(), st));
+    }
     for (_, s) in suites {
         report.add_test_suite(s);
     }

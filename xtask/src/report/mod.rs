@@ -35,6 +35,48 @@ pub struct Results {
     /// Cells planned but never run (interrupted, or a previous cell stopped the run).
     pub not_run: Vec<String>,
     pub cells: Vec<CellResult>,
+    /// The plan this folder is a part of (absent in folders of older harness versions).
+    #[serde(default)]
+    pub plan: Option<Plan>,
+    /// After `report merge`: planned cells no shard reported, each with where it should have
+    /// come from. Any makes the merged outcome at least ERROR.
+    #[serde(default)]
+    pub missing: Vec<String>,
+}
+
+/// What a run was a part of: the whole selection of cells, which part this run ran, and what
+/// defined them. Shards of one plan merge; shards of different plans do not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub cells: Vec<String>,
+    /// `all`, `shard I/N` or `cells ID,...`.
+    pub part: String,
+    pub matrix_sha256: String,
+    pub commit: String,
+}
+
+impl Plan {
+    pub fn new(matrix: &Path, cells: Vec<String>, part: String) -> Plan {
+        use sha2::Digest as _;
+        let matrix_sha256 = std::fs::read(matrix).map(|b| format!("{:x}", sha2::Sha256::digest(b))).unwrap_or_default();
+        let commit = crate::tools::shell()
+            .ok()
+            .and_then(|sh| {
+                sh.change_dir(crate::paths::repo_root());
+                xshell::cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read().ok()
+            })
+            .unwrap_or_default();
+        Plan { cells, part, matrix_sha256, commit }
+    }
+
+    /// Where a planned cell should have come from, for the message about a missing one.
+    fn source_of(&self, id: &str) -> String {
+        let shards = self.part.strip_prefix("shard ").and_then(|p| p.split_once('/')).and_then(|(_, n)| n.parse::<usize>().ok());
+        match (shards, self.cells.iter().position(|c| c == id)) {
+            (Some(n), Some(pos)) => format!("shard {}/{n}", pos / self.cells.len().div_ceil(n) + 1),
+            _ => "its job".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,34 +121,60 @@ pub fn excerpts(c: &CellResult, keep: impl Fn(&Finding) -> bool) -> Vec<(usize, 
 }
 
 pub fn write(dir: &Path, results: &Results) -> Result<()> {
-    std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(results)?).context("writing results.json")?;
+    // Every path inside results.json relative to its folder: a folder downloaded or moved
+    // anywhere (a CI shard) still merges.
+    let mut portable = results.clone();
+    for c in &mut portable.cells {
+        if let Ok(rel) = c.dir.strip_prefix(dir) {
+            c.dir = rel.to_path_buf();
+        }
+    }
+    std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(&portable)?).context("writing results.json")?;
     std::fs::write(dir.join("junit.xml"), junit::junit(results)?).context("writing junit.xml")?;
     std::fs::write(dir.join("summary.md"), summary::summary_md(results)).context("writing summary.md")?;
     crate::html::write(dir, results)
 }
 
-/// `report merge`: several result folders (shards) into one, cells copied in.
+/// `report merge`: several result folders (shards) into one, cells copied in. Shards must come
+/// from one plan; every planned cell that no shard reported is listed as missing.
 pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     std::fs::create_dir_all(out)?;
     let mut cells: Vec<CellResult> = Vec::new();
     let (mut started, mut finished, mut interrupted) = (String::new(), String::new(), false);
     let mut not_run = Vec::new();
+    let mut plan: Option<(Plan, PathBuf)> = None;
     for d in dirs {
         let p = d.join("results.json");
         let r: Results =
             serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)
                 .with_context(|| format!("{} is not a results.json of schema {SCHEMA}", p.display()))?;
+        if let Some(rp) = &r.plan {
+            match &plan {
+                None => plan = Some((rp.clone(), d.clone())),
+                Some((first, from)) if (&first.cells, &first.matrix_sha256, &first.commit) != (&rp.cells, &rp.matrix_sha256, &rp.commit) => {
+                    anyhow::bail!(
+                        "{} and {} are shards of different plans (matrix {} vs {}, commit {} vs {}, {} vs {} cells): merge shards of one run only",
+                        from.display(), d.display(), short(&first.matrix_sha256), short(&rp.matrix_sha256),
+                        short(&first.commit), short(&rp.commit), first.cells.len(), rp.cells.len()
+                    );
+                }
+                Some(_) => {}
+            }
+        }
         if started.is_empty() || r.started < started {
             started = r.started.clone();
         }
         if r.finished > finished {
             finished = r.finished.clone();
         }
-        interrupted |= r.interrupted;
+        interrupted |= r.interrupted || r.in_progress;
         not_run.extend(r.not_run);
         for mut c in r.cells {
+            // Relative (this harness) or an absolute path of another machine: the cell's folder
+            // is always <shard>/<cell id>.
+            let from = if c.dir.is_relative() { d.join(&c.dir) } else { d.join(c.id.to_string()) };
             let dest = out.join(c.id.to_string());
-            copy_dir(&c.dir, &dest).with_context(|| format!("copying {}", c.dir.display()))?;
+            copy_dir(&from, &dest).with_context(|| format!("copying {}", from.display()))?;
             c.dir = dest;
             cells.retain(|x| x.id != c.id);
             cells.push(c);
@@ -116,20 +184,41 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
             let _ = std::fs::copy(d.join("metadata.json"), out.join("metadata.json"));
         }
     }
-    // Input order: shards are contiguous slices of the plan, so shard 1..n gives plan order.
-    not_run.retain(|id| !cells.iter().any(|c| c.id.to_string() == *id));
+    let ids: Vec<String> = cells.iter().map(|c| c.id.to_string()).collect();
+    let reported = |id: &str| ids.iter().any(|c| c == id);
+    let missing: Vec<String> = match &plan {
+        Some((p, _)) => p.cells.iter().filter(|id| !reported(id)).map(|id| format!("{id}: no result from {}", p.source_of(id))).collect(),
+        None => vec![],
+    };
+    if let Some((p, _)) = &plan {
+        // Plan order, whatever order the shards came in.
+        cells.sort_by_key(|c| p.cells.iter().position(|id| *id == c.id.to_string()));
+        not_run = p.cells.iter().filter(|id| !reported(id)).cloned().collect();
+    } else {
+        not_run.retain(|id| !reported(id));
+    }
+    let mut outcome = outcome_of(&cells);
+    if !missing.is_empty() {
+        outcome = Outcome::worst([outcome, Outcome::Error]);
+    }
     let r = Results {
         schema: SCHEMA,
         started,
         finished,
         interrupted,
         in_progress: false,
-        outcome: outcome_of(&cells),
+        outcome,
         not_run,
         cells,
+        plan: plan.map(|(p, _)| Plan { part: "merged".into(), ..p }),
+        missing,
     };
     write(out, &r)?;
     Ok(r)
+}
+
+fn short(s: &str) -> &str {
+    &s[..s.len().min(12)]
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

@@ -111,6 +111,12 @@ pub(super) fn summary_md(results: &Results) -> String {
     for c in &results.cells {
         s.push_str(&format!("- {}: {} — {}\n", c.id, c.verdict.outcome.name(), c.verdict.reason));
     }
+    if !results.missing.is_empty() {
+        s.push_str("\n## Missing (planned, never reported: the merge is not green)\n\n");
+        for m in &results.missing {
+            s.push_str(&format!("- {m}\n"));
+        }
+    }
     if !results.not_run.is_empty() {
         s.push_str(&format!("\nnot run: {}\n", results.not_run.join(", ")));
     }

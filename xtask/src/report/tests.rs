@@ -50,6 +50,8 @@ fn junit_has_a_testcase_per_cell_and_the_splat_as_failure_text() {
             cell(&dir, Arch::S390x, "upstream", Scenario::Cancel, Outcome::Fail, &splat),
             cell(&dir, Arch::Arm64, "upstream", Scenario::Offline, Outcome::Pass, &clean),
         ],
+        plan: None,
+        missing: vec![],
     };
     write(&dir, &r).unwrap();
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
@@ -87,4 +89,49 @@ fn junit_has_a_testcase_per_cell_and_the_splat_as_failure_text() {
     assert_eq!(back.cells[0].id, r.cells[0].id);
     assert_eq!(back.cells.len(), 2);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Shards written on one machine, moved elsewhere, merge there; a shard that never arrived is
+/// named cell by cell; shards of different plans are refused.
+#[test]
+fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
+    let root = std::env::temp_dir().join(format!("ksmh-merge-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let clean = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs/arm64-upstream-offline.console.log")).unwrap();
+    let ids = ["arm64-upstream-offline", "arm64-upstream-cancel", "arm64-prefix-offline", "arm64-prefix-cancel"];
+    let plan = |part: &str| Plan { cells: ids.iter().map(|s| s.to_string()).collect(), part: part.into(), matrix_sha256: "m".into(), commit: "c".into() };
+    let shard = |i: usize, cells: Vec<CellResult>| {
+        let here = root.join(format!("machine-{i}"));
+        let r = Results { schema: SCHEMA, started: "a".into(), finished: "b".into(), interrupted: false, in_progress: false,
+            outcome: Outcome::Pass, not_run: vec![], cells, plan: Some(plan(&format!("shard {i}/2"))), missing: vec![] };
+        write(&here, &r).unwrap();
+        here
+    };
+    let d1 = root.join("machine-1");
+    let d2 = root.join("machine-2");
+    let s1 = shard(1, vec![cell(&d1, Arch::Arm64, "upstream", Scenario::Offline, Outcome::Pass, &clean), cell(&d1, Arch::Arm64, "upstream", Scenario::Cancel, Outcome::Pass, &clean)]);
+    let s2 = shard(2, vec![cell(&d2, Arch::Arm64, "prefix", Scenario::Offline, Outcome::Pass, &clean), cell(&d2, Arch::Arm64, "prefix", Scenario::Cancel, Outcome::Pass, &clean)]);
+    // results.json holds no path of the machine that wrote it.
+    assert!(!std::fs::read_to_string(s1.join("results.json")).unwrap().contains(&root.display().to_string()));
+    let away = root.join("downloads");
+    std::fs::create_dir_all(&away).unwrap();
+    let (m1, m2) = (away.join("s1"), away.join("s2"));
+    std::fs::rename(&s1, &m1).unwrap();
+    std::fs::rename(&s2, &m2).unwrap();
+    // Given in reverse order: the merge still comes out in plan order.
+    let all = merge(&root.join("merged"), &[m2.clone(), m1.clone()]).unwrap();
+    assert_eq!(all.cells.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ids);
+    assert_eq!((all.outcome, all.missing.len()), (Outcome::Pass, 0));
+    assert!(root.join("merged/arm64-prefix-cancel/console.log").exists());
+    let part = merge(&root.join("part"), &[m1.clone()]).unwrap();
+    assert_eq!(part.outcome, Outcome::Error);
+    assert_eq!(part.missing, vec!["arm64-prefix-offline: no result from shard 2/2", "arm64-prefix-cancel: no result from shard 2/2"]);
+    assert_eq!(part.not_run, vec!["arm64-prefix-offline", "arm64-prefix-cancel"]);
+    // A shard of another plan (another matrix) is refused, naming both folders.
+    let mut other: Results = serde_json::from_slice(&std::fs::read(m2.join("results.json")).unwrap()).unwrap();
+    other.plan.as_mut().unwrap().matrix_sha256 = "other".into();
+    std::fs::write(m2.join("results.json"), serde_json::to_vec(&other).unwrap()).unwrap();
+    let e = merge(&root.join("mixed"), &[m1.clone(), m2.clone()]).unwrap_err().to_string();
+    assert!(e.contains("different plans") && e.contains("s1") && e.contains("s2"), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
 }
