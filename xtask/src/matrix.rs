@@ -27,13 +27,6 @@ impl Scenario {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Expect {
-    Clean,
-    Splat,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
@@ -50,7 +43,9 @@ pub struct Variant {
     /// Builds the rust-ksm object into mm/ (needs a Rust toolchain with library source).
     #[serde(default)]
     pub rust: bool,
-    pub expect: Expect,
+    /// `clean` or `splat`.
+    #[serde(deserialize_with = "expect_word")]
+    pub expect: Expectation,
     /// Lock classes the splat must name, per scenario name.
     #[serde(default)]
     pub splat_locks: BTreeMap<Scenario, Vec<String>>,
@@ -83,7 +78,7 @@ impl Default for Variant {
             patches: vec![],
             kconfig: vec![],
             rust: false,
-            expect: Expect::Clean,
+            expect: Expectation::Clean,
             splat_locks: Default::default(),
             boot_line: None,
             run_word: default_run_word(),
@@ -106,19 +101,54 @@ impl Variant {
     pub fn rust_patch_paths(&self, repo: &Path) -> Vec<PathBuf> {
         Self::resolve(repo, &self.rust_patches)
     }
+    /// What a cell of this variant must show in `scenario`.
     pub fn expectation(&self, scenario: Scenario) -> Expectation {
         match self.expect {
-            Expect::Clean => Expectation::Clean,
-            Expect::Splat => Expectation::Splat { locks: self.splat_locks.get(&scenario).cloned().unwrap_or_default() },
+            Expectation::Clean => Expectation::Clean,
+            Expectation::Splat { .. } => {
+                Expectation::Splat { locks: self.splat_locks.get(&scenario).cloned().unwrap_or_default() }
+            }
         }
     }
 }
 
+/// What a cell must show: a clean console, or lockdep's circular dependency report naming
+/// `locks`. The matrix file (`expect:`) and `--expect` give only the word; a splat's locks come
+/// per scenario from the variant's `splat_locks` ([`Variant::expectation`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expectation {
     Clean,
     Splat { locks: Vec<String> },
+}
+
+impl Expectation {
+    pub const WORDS: [&str; 2] = ["clean", "splat"];
+
+    /// `clean` or `splat` (without its locks yet).
+    pub fn from_word(w: &str) -> Result<Expectation, String> {
+        match w {
+            "clean" => Ok(Expectation::Clean),
+            "splat" => Ok(Expectation::Splat { locks: vec![] }),
+            other => Err(format!("unknown expectation {other:?}, expected `clean` or `splat`")),
+        }
+    }
+
+    pub fn word(&self) -> &'static str {
+        match self {
+            Expectation::Clean => "clean",
+            Expectation::Splat { .. } => "splat",
+        }
+    }
+
+    pub fn is_clean(&self) -> bool {
+        matches!(self, Expectation::Clean)
+    }
+}
+
+/// `expect: clean|splat` in the matrix file.
+fn expect_word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Expectation, D::Error> {
+    Expectation::from_word(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,10 +297,10 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             bail!("{origin}: variant name {name:?} may only use letters, digits, '-' and '_'");
         }
-        if v.expect == Expect::Clean && !v.splat_locks.is_empty() {
+        if v.expect.is_clean() && !v.splat_locks.is_empty() {
             bail!("{origin}: variant {name} expects clean but lists splat_locks: an impossible cell");
         }
-        if v.expect == Expect::Splat {
+        if !v.expect.is_clean() {
             // A splat naming no lock would let any lockdep report pass as the expected one.
             for sc in &m.scenarios {
                 if v.splat_locks.get(sc).is_none_or(|l| l.is_empty()) {

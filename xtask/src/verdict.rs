@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::console::{Analysis, Category, Finding, Kind};
 use crate::lockout::{Evidence, Window};
 use crate::matrix::{Expectation, Scenario};
-use crate::vm::markers::GuestReport;
+use crate::vm::markers::{GuestReport, TRACE_PROBES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
@@ -110,9 +110,6 @@ pub struct Inputs<'a> {
     /// Functions the variant's code must be seen running (`must_call` in the matrix).
     pub must_call: &'a [String],
 }
-
-/// The probes every lockout-evidence run defines (the variant's `must_call` ones come on top).
-pub const BASE_PROBES: [&str; 5] = ["cb", "cbret", "tick", "runw", "runwret"];
 
 /// What the lockout evidence says: held, not held (a kernel bug), or no evidence either way.
 enum Lockout {
@@ -304,7 +301,7 @@ pub fn judge(i: &Inputs) -> Verdict {
         ),
         None => true,
     };
-    let clean = matches!(i.expectation, Expectation::Clean);
+    let clean = i.expectation.is_clean();
     // The lockout is the fix; only a kernel that should have it is held to it.
     let lockout = if clean { lockout_verdict(g, i.lockout) } else { Lockout::Skipped };
     let (held_ok, held_unproven) = match &lockout {
@@ -315,7 +312,7 @@ pub fn judge(i: &Inputs) -> Verdict {
     };
     let probes_ok = i.lockout.is_none() || g.evidence.as_deref() != Some("fail") || {
         let refused: Vec<&String> =
-            g.probes.iter().filter(|(n, ok)| !**ok && BASE_PROBES.contains(&n.as_str())).map(|(n, _)| n).collect();
+            g.probes.iter().filter(|(n, ok)| !**ok && TRACE_PROBES.contains(&n.as_str())).map(|(n, _)| n).collect();
         refused.is_empty()
             || check("lockout-probes", false, format!("the kernel refused the lockout evidence probes {refused:?}"))
     };

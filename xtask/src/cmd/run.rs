@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 
 use super::KernelOpts;
 use crate::arch::Arch;
 use crate::console::Category;
-use crate::matrix::{Cell, Expect, MatrixFile, Scenario, Variant};
+use crate::matrix::{Cell, Expectation, MatrixFile, Scenario, Variant};
 use crate::report::CellResult;
 
 /// Build, boot and judge one cell: exit 0 as expected, 1 kernel misbehaved, 2 harness error, 3 inconclusive
@@ -24,8 +25,8 @@ pub struct Run {
     #[arg(long = "patch", num_args = 1..)]
     patches: Vec<PathBuf>,
     /// Override the expectation (with --patch the default is clean)
-    #[arg(long, value_enum)]
-    expect: Option<Expect>,
+    #[arg(long, value_parser = PossibleValuesParser::new(Expectation::WORDS).try_map(|w| Expectation::from_word(&w)))]
+    expect: Option<Expectation>,
     /// MiB of memory the guest workload maps and KSM merges
     #[arg(long)]
     mib: Option<u32>,
@@ -83,7 +84,7 @@ impl Run {
         v.name = name.map(|n| format!("{n}+patch")).unwrap_or_else(|| "custom".into());
         v.description = "ad hoc: --patch".into();
         // A candidate fix is expected to make the kernel clean unless --expect says otherwise.
-        v.expect = Expect::Clean;
+        v.expect = Expectation::Clean;
         Ok(v)
     }
 }

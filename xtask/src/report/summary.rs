@@ -9,10 +9,7 @@ pub fn table(results: &Results) -> String {
     let mut s = String::from("| cell | verdict | expected | splat | fingerprint | KSM pages merged | blocks removed | time |\n|---|---|---|---|---|---|---|---|\n");
     for c in &results.cells {
         let f = c.findings.findings.iter().find(|f| f.category != crate::console::Category::Info);
-        let exp = match &c.expectation {
-            crate::matrix::Expectation::Clean => "clean".to_string(),
-            crate::matrix::Expectation::Splat { .. } => "splat".to_string(),
-        };
+        let exp = c.expectation.word();
         let mut removed = c.guest.blocks_offlined().iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",");
         if c.host.dimm_removed == Some(true) {
             removed.push_str(" +DIMM");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::markers::{self, GuestParams, Marker};
+use super::markers::{self, Event, GuestParams, Marker};
 use super::qmp::Qmp;
 use crate::arch::{Arch, BootSpec, DIMM_MIB};
 use crate::tools::{self, Group};
@@ -122,13 +122,13 @@ fn watch(
 /// The host's side of the guest protocol: a phase names the progress stage, a hotplug request
 /// adds or removes the DIMM.
 fn on_marker(mk: &Marker, qmp: &mut Qmp, dir: &Path, seen: &mut Observed, stage: &mut dyn FnMut(&str)) -> Result<()> {
-    if mk.event == "phase" {
-        if let Some(p) = mk.get("name") {
-            stage(&format!("guest:{p}"));
+    match mk.event {
+        Event::Phase => {
+            if let Some(p) = mk.get("name") {
+                stage(&format!("guest:{p}"));
+            }
         }
-    }
-    if mk.event == "hotplug-request" {
-        match mk.get("action") {
+        Event::HotplugRequest => match mk.get("action") {
             Some("add") => qmp.add_dimm("dimm0", DIMM_MIB)?,
             Some("remove") => {
                 let r = qmp.remove_dimm("dimm0", Duration::from_secs(60));
@@ -139,7 +139,8 @@ fn on_marker(mk: &Marker, qmp: &mut Qmp, dir: &Path, seen: &mut Observed, stage:
                 }
             }
             other => bail!("guest asked for unknown hotplug action {other:?}"),
-        }
+        },
+        _ => {}
     }
     Ok(())
 }

@@ -1,7 +1,13 @@
-//! The guest's own markers: `@@KSMH <event> key=value ...` lines printed by images/init and
-//! the workload (protocol version 1). Pure: console text in, typed guest report out.
-//! A marker may share its line with kernel output printed by another CPU, so it is searched
-//! for anywhere in the line, and a value never contains a space.
+//! The guest protocol (version 1), both directions, in one place. Pure.
+//!
+//! - Host -> guest: [`GuestParams`], `ksmh.NAME=value` words on the kernel command line.
+//! - Guest -> host: markers, `@@KSMH <event> key=value ...` lines that images/init and the
+//!   workload (images/ksmwork.c) print on the console; [`Event`] lists every event and its
+//!   fields. A marker may share its line with kernel output printed by another CPU, so it is
+//!   searched for anywhere in the line, and a value never contains a space. Two events drive the
+//!   host while the guest runs (`phase`, `hotplug-request`, see `vm::boot`); after the boot
+//!   [`summarize`] turns all of them into a typed [`GuestReport`], and `trace` lines into typed
+//!   kernel [`TraceEvent`]s. The host never guesses from free text what the guest did.
 
 use std::collections::BTreeMap;
 
@@ -43,10 +49,97 @@ impl GuestParams<'_> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+macro_rules! events {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// Every event of the protocol, in the order a run prints them, with its fields.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Event {
+            $($(#[$doc])* $variant,)*
+            /// A well-formed marker this protocol version does not define (ignored).
+            Unknown,
+        }
+
+        impl Event {
+            pub fn parse(name: &str) -> Event {
+                match name {
+                    $($name => Event::$variant,)*
+                    _ => Event::Unknown,
+                }
+            }
+        }
+    };
+}
+
+events! {
+    /// `version arch kernel scenario mib memory`: init runs; the protocol version it speaks.
+    Hello = "hello",
+    /// `name t`: a step of the guest script begins (boot, hotplug-add, workload, ksm-merge, cancel,
+    /// offline, hotplug-remove, lockout-check, verify, evidence) at `t` seconds since boot (the
+    /// trace clock); the host shows it as progress, the HTML timeline draws it.
+    Phase = "phase",
+    /// `t pages_sharing pages_shared full_scans run`: KSM's counters, sampled once a second.
+    KsmSample = "ksm-sample",
+    /// `when debug_locks`: lockdep's `debug_locks` at `boot`, `before-trigger` and `end`.
+    LockdepStats = "lockdep-stats",
+    /// `block_size blocks`: the memory block geometry (for the reader).
+    Memory = "memory",
+    /// `action=add|remove`: the guest asks the host to plug or unplug the DIMM (arm64).
+    HotplugRequest = "hotplug-request",
+    /// `block result zone`: a hot-added block onlined (for the reader).
+    Online = "online",
+    /// `blocks`: the blocks of the hot-added DIMM.
+    HotplugAdded = "hotplug-added",
+    /// `result=ok blocks` or `result=fail left`: whether the DIMM's blocks left the guest.
+    HotplugRemoved = "hotplug-removed",
+    /// `mib pages page_size distinct`: the workload mapped its memory (init waits for it).
+    WorkloadReady = "workload-ready",
+    /// `cmd`: the workload did what init asked (init waits for it).
+    WorkloadAck = "workload-ack",
+    /// `when pages ksm absent`: the workload's pages (for the reader).
+    WorkloadPages = "workload-pages",
+    /// `when block pages ksm`: the workload's pages, and KSM pages among them, per memory block.
+    BlockUsage = "block-usage",
+    /// `when run pages_shared pages_sharing pages_unshared full_scans`: KSM's counters.
+    Ksm = "ksm",
+    /// `result=none full_scans seconds`: KSM merged nothing; the guest stopped waiting.
+    KsmMerge = "ksm-merge",
+    /// `blocks`: the blocks holding KSM pages, to be taken offline.
+    Targets = "targets",
+    /// `block result=cancelled|not-cancelled`: an error-injected offline.
+    Cancel = "cancel",
+    /// `block result=ok|fail reason state`: an offline.
+    Offline = "offline",
+    /// `before after`: ksmd's full scans across the lockout check.
+    KsmdScans = "ksmd-scans",
+    /// `result=ok|blocked`: a write to /sys/kernel/mm/ksm/run once the offline returned.
+    RunWrite = "run-write",
+    /// `event=write seen_run` / `event=returned result waited_ms`: the workload's run writer.
+    RunWriter = "run-writer",
+    /// `result bytes bad_bytes bad_pages`: the workload checked every byte it wrote.
+    Verify = "verify",
+    /// `status`: the workload's exit status.
+    WorkloadExit = "workload-exit",
+    /// `what reason`: the guest script failed.
+    Error = "error",
+    /// `result=ok|fail|off|unavailable run_word must_call`: the lockout evidence was set up.
+    Evidence = "evidence",
+    /// `name result=ok|fail`: one kprobe event of the evidence ([`TRACE_PROBES`], `must_call`).
+    Probe = "probe",
+    /// `t pid ev ...`: one kernel trace event, see [`trace_event`].
+    Trace = "trace",
+    /// `lost=in-buffer/written`: the end of the trace dump.
+    TraceEnd = "trace-end",
+    /// `result=complete|error`: the last marker; the guest powers off.
+    Done = "done",
+}
+
+/// The kprobe events every evidence run defines, named as their `trace` lines' `ev=`.
+pub const TRACE_PROBES: [&str; 5] = ["cb", "cbret", "tick", "runw", "runwret"];
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
     pub line: u64,
-    pub event: String,
+    pub event: Event,
     pub fields: BTreeMap<String, String>,
 }
 
@@ -62,10 +155,11 @@ impl Marker {
 pub fn parse_line(line: &str, lineno: u64) -> Option<Marker> {
     let start = line.find(TAG)? + TAG.len();
     let mut words = line[start..].split_whitespace();
-    let event = words.next()?.to_string();
-    if !event.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    let name = words.next()?;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return None;
     }
+    let event = Event::parse(name);
     let fields = words
         .filter_map(|w| w.split_once('='))
         .filter(|(k, _)| !k.is_empty())
@@ -257,13 +351,13 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
     let mut r = GuestReport::default();
     for m in markers {
         let when = m.get("when").unwrap_or("").to_string();
-        match m.event.as_str() {
-            "hello" => {
+        match m.event {
+            Event::Hello => {
                 r.protocol = m.num("version").map(|v| v as u32);
                 r.arch = m.get("arch").map(str::to_string);
                 r.kernel = m.get("kernel").map(str::to_string);
             }
-            "phase" => {
+            Event::Phase => {
                 if let Some(name) = m.get("name") {
                     r.phases.push(name.to_string());
                     if let Some(t) = m.get("t").and_then(|t| t.parse().ok()) {
@@ -271,58 +365,60 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                     }
                 }
             }
-            "ksm-sample" => {
+            Event::KsmSample => {
                 if let Some(t) = m.get("t").and_then(|t| t.parse().ok()) {
                     r.ksm_samples.push((t, ksm_stats(m)));
                 }
             }
-            "lockdep-stats" => {
+            Event::LockdepStats => {
                 if let Some(v) = m.num("debug_locks") {
                     r.debug_locks.insert(when, v);
                 }
             }
-            "ksm" => {
+            Event::Ksm => {
                 r.ksm.insert(when, ksm_stats(m));
             }
-            "block-usage" => {
+            Event::BlockUsage => {
                 if let (Some(b), Some(p)) = (m.num("block"), m.num("pages")) {
                     r.block_usage.entry(when).or_default().insert(b, (p, m.num("ksm").unwrap_or(0)));
                 }
             }
-            "targets" => r.targets = list(m.get("blocks")),
-            "offline" => r.offlined.extend(block_result(m, "ok")),
-            "cancel" => r.cancelled.extend(block_result(m, "cancelled")),
-            "hotplug-added" => r.hotplug_added = list(m.get("blocks")),
-            "hotplug-request" => r.hotplug_requests.extend(m.get("action").map(str::to_string)),
-            "hotplug-removed" => r.hotplug_removed = Some(m.get("result") == Some("ok")),
-            "ksmd-scans" => {
+            Event::Targets => r.targets = list(m.get("blocks")),
+            Event::Offline => r.offlined.extend(block_result(m, "ok")),
+            Event::Cancel => r.cancelled.extend(block_result(m, "cancelled")),
+            Event::HotplugAdded => r.hotplug_added = list(m.get("blocks")),
+            Event::HotplugRequest => r.hotplug_requests.extend(m.get("action").map(str::to_string)),
+            Event::HotplugRemoved => r.hotplug_removed = Some(m.get("result") == Some("ok")),
+            Event::KsmdScans => {
                 if let (Some(b), Some(a)) = (m.num("before"), m.num("after")) {
                     r.ksmd_scans = Some((b, a));
                 }
             }
-            "run-write" => r.run_write_ok = Some(m.get("result") == Some("ok")),
-            "verify" => {
+            Event::RunWrite => r.run_write_ok = Some(m.get("result") == Some("ok")),
+            Event::Verify => {
                 r.verify_ok = Some(m.get("result") == Some("ok"));
                 r.verify_bad_bytes = m.num("bad_bytes");
             }
-            "workload-exit" => r.workload_exit = m.get("status").and_then(|s| s.parse().ok()),
-            "error" => r.errors.push(format!("{}: {}", m.get("what").unwrap_or("?"), m.get("reason").unwrap_or("?"))),
-            "done" => r.done = m.get("result").map(str::to_string),
-            "evidence" => r.evidence = m.get("result").map(str::to_string),
-            "probe" => {
+            Event::WorkloadExit => r.workload_exit = m.get("status").and_then(|s| s.parse().ok()),
+            Event::Error => {
+                r.errors.push(format!("{}: {}", m.get("what").unwrap_or("?"), m.get("reason").unwrap_or("?")))
+            }
+            Event::Done => r.done = m.get("result").map(str::to_string),
+            Event::Evidence => r.evidence = m.get("result").map(str::to_string),
+            Event::Probe => {
                 if let Some(n) = m.get("name") {
                     r.probes.insert(n.to_string(), m.get("result") == Some("ok"));
                 }
             }
-            "trace" => r.trace.extend(trace_event(m)),
-            "trace-end" => {
+            Event::Trace => r.trace.extend(trace_event(m)),
+            Event::TraceEnd => {
                 r.trace_entries = m.get("lost").and_then(|v| {
                     let (a, b) = v.split_once('/')?;
                     Some((a.parse().ok()?, b.parse().ok()?))
                 })
             }
-            "ksm-merge" if m.get("result") == Some("none") => r.no_merge_after_scans = m.num("full_scans"),
-            "run-writer" => r.run_writer.extend(m.get("event").map(|e| match m.get("result") {
+            Event::KsmMerge if m.get("result") == Some("none") => r.no_merge_after_scans = m.num("full_scans"),
+            Event::RunWriter => r.run_writer.extend(m.get("event").map(|e| match m.get("result") {
                 Some(res) => format!("{e}:{res}"),
                 None => e.to_string(),
             })),
@@ -422,7 +518,7 @@ mod tests {
     #[test]
     fn a_marker_interleaved_with_kernel_output_is_still_read() {
         let m = parse_line("[   40.1] ksm: foo@@KSMH verify result=fail bytes=10 bad_bytes=3", 7).unwrap();
-        assert_eq!((m.event.as_str(), m.num("bad_bytes"), m.line), ("verify", Some(3), 7));
+        assert_eq!((m.event, m.num("bad_bytes"), m.line), (Event::Verify, Some(3), 7));
         assert!(parse_line("@@KSMH", 1).is_none());
         assert!(parse_line("no marker here", 1).is_none());
         assert!(parse_line("@@KSMH $(bad) x=1", 1).is_none());
