@@ -140,7 +140,13 @@ fn lanes(cells: &[Cell], jobs: usize) -> Vec<Vec<&Cell>> {
 }
 
 /// The report of the cells run so far, in plan order whatever order the lanes finished in.
-fn results_of(started: &str, planned: &[Cell], mut done: Vec<CellResult>, interrupted: bool, plan: &report::Plan) -> Results {
+fn results_of(
+    started: &str,
+    planned: &[Cell],
+    mut done: Vec<CellResult>,
+    interrupted: bool,
+    plan: &report::Plan,
+) -> Results {
     done.sort_by_key(|r| planned.iter().position(|c| c.id() == r.id));
     Results {
         schema: report::SCHEMA,

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use xtask::arch::{Arch, MemoryMode};
 use xtask::console;
-use xtask::vm::markers;
 use xtask::html::browser;
 use xtask::lockout;
 use xtask::matrix::{self, Scenario};
-use xtask::report::{self, Results};
 use xtask::report::CellResult;
+use xtask::report::{self, Results};
 use xtask::verdict::{self, HostFacts, Outcome};
+use xtask::vm::markers;
 
 const CELLS: &[&str] = &[
     "s390x-upstream-offline",
@@ -34,7 +34,8 @@ const CELLS: &[&str] = &[
 /// A cell as the runner records it, from a real console: analysis, guest report, lockout
 /// evidence and the verdict all computed the way `runner::run_cell` does.
 fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{id}.console.log"));
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{id}.console.log"));
     let text = String::from_utf8_lossy(&std::fs::read(&fixture).unwrap()).into_owned();
     let mut it = id.split('-');
     let arch = Arch::parse(it.next().unwrap()).unwrap();
@@ -45,7 +46,8 @@ fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
     let guest = markers::summarize(&markers::parse(&text));
     let ev = lockout::analyze(&guest.trace, &variant.must_call);
     let dimm = arch.machine().memory == MemoryMode::DimmHotplug;
-    let host = HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() };
+    let host =
+        HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() };
     let v = verdict::judge(&verdict::Inputs {
         expectation: &expectation,
         scenario,
@@ -112,7 +114,11 @@ fn build_report(dir: &Path) -> Results {
 fn the_report_of_a_real_matrix_renders_in_a_browser() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-report");
     let r = build_report(&dir);
-    assert!(r.cells.iter().all(|c| c.verdict.outcome == Outcome::Pass), "{:?}", r.cells.iter().map(|c| (&c.id, &c.verdict.reason)).collect::<Vec<_>>());
+    assert!(
+        r.cells.iter().all(|c| c.verdict.outcome == Outcome::Pass),
+        "{:?}",
+        r.cells.iter().map(|c| (&c.id, &c.verdict.reason)).collect::<Vec<_>>()
+    );
 
     // The markup as written, before any browser.
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
@@ -121,7 +127,11 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
     for id in CELLS {
         let page = std::fs::read_to_string(dir.join(id).join("index.html")).unwrap();
         assert!(page.contains(r#"id="timeline""#) && page.contains(r#"id="lockout-zoom""#), "{id}");
-        assert_eq!(page.contains(r#"id="cycle-0""#), id.contains("prefix"), "{id}: a cycle exactly for the prefix cells");
+        assert_eq!(
+            page.contains(r#"id="cycle-0""#),
+            id.contains("prefix"),
+            "{id}: a cycle exactly for the prefix cells"
+        );
         for remote in ["<script", "<link", "@import", "src=\"http", "href=\"http"] {
             assert!(!page.contains(remote), "{id}: {remote}");
         }
@@ -155,7 +165,8 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
     let (dom, console) = browser::dump_dom(&bin, &broken.join("index.html")).unwrap();
     assert!(console.is_empty(), "{console:?}");
     assert!(browser::dead_links(&dom, &broken).contains(&"s390x-rust-offline/index.html".to_string()));
-    std::fs::write(broken.join("script.html"), "<!DOCTYPE html><title>x</title><script>console.error('boom')</script>").unwrap();
+    std::fs::write(broken.join("script.html"), "<!DOCTYPE html><title>x</title><script>console.error('boom')</script>")
+        .unwrap();
     let (_, console) = browser::dump_dom(&bin, &broken.join("script.html")).unwrap();
     assert!(console.iter().any(|m| m.contains("boom")), "{console:?}");
 }

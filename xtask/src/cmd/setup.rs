@@ -150,7 +150,10 @@ fn dev_tools() -> Result<()> {
     if tools::which("cargo-mutants").is_none() {
         println!("setup: cargo install --locked cargo-mutants (a few minutes, once)");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        cmd!(sh, "{cargo} install --locked cargo-mutants").quiet().run().context("cargo install cargo-mutants failed")?;
+        cmd!(sh, "{cargo} install --locked cargo-mutants")
+            .quiet()
+            .run()
+            .context("cargo install cargo-mutants failed")?;
     }
     if tools::which("zizmor").is_none() {
         println!("setup: python3 -m pip install zizmor");

@@ -48,7 +48,10 @@ impl Test {
                 Err(e) => (false, format!("FAILED: {e}")),
             },
             // Not every machine can install it (PyPI); say so instead of passing in silence.
-            None => (true, "SKIPPED: zizmor not installed (cargo xtask setup installs it from PyPI when it can)".to_string()),
+            None => (
+                true,
+                "SKIPPED: zizmor not installed (cargo xtask setup installs it from PyPI when it can)".to_string(),
+            ),
         };
         // The matrix runs as two shards merged into one report, exactly as the CI fan-out does,
         // and the merged report must hold every planned cell once, in plan order.
@@ -87,7 +90,8 @@ impl Test {
         let fail = r.cells.len() - pass + r.not_run.len();
         println!("results: {}", dir.display());
         eprintln!("== the merged report's index.html in headless Chromium");
-        let (html_ok, html_line) = crate::html::browser::suite_check(&dir, &planned.iter().map(CellId::to_string).collect::<Vec<_>>());
+        let (html_ok, html_line) =
+            crate::html::browser::suite_check(&dir, &planned.iter().map(CellId::to_string).collect::<Vec<_>>());
         eprintln!("== mutant kernels: each must be judged as the matrix says, never PASS");
         let mutants = super::mutants::run_mutants(&o, &m, &self.filter, &dir.join("mutants"))?;
         let mutants_missed = mutants.iter().filter(|(ok, _)| !ok).count();
@@ -109,7 +113,16 @@ impl Test {
         println!("html report: {html_line}");
         println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
         println!("matrix: {pass} passed, {fail} failed");
-        let all = host_ok && merge_ok && rehearsal_ok && zizmor_ok && rust_mutants_ok && html_ok && fail == 0 && err_fail == 0 && mutants_missed == 0 && !r.interrupted;
+        let all = host_ok
+            && merge_ok
+            && rehearsal_ok
+            && zizmor_ok
+            && rust_mutants_ok
+            && html_ok
+            && fail == 0
+            && err_fail == 0
+            && mutants_missed == 0
+            && !r.interrupted;
         Ok(if all { 0 } else { 1 })
     }
 }
@@ -206,6 +219,31 @@ fn probe_cell(
     runner::run_cells(o, m, vec![cell], &out)?.cells.into_iter().next().context("interrupted before the cell ran")
 }
 
+/// Merges all shards but the last: the merge must not be green, and must name exactly the
+/// last shard's cells as missing.
+fn missing_shard_check(
+    away: &std::path::Path,
+    moved: &[PathBuf],
+    shard_cells: &[Vec<String>],
+) -> Result<(bool, String)> {
+    let (Some(last), true) = (shard_cells.last(), moved.len() >= 2) else {
+        return Ok((true, "SKIPPED: fewer than two shards".into()));
+    };
+    let partial = report::merge(&away.join("merged-without-last-shard"), &moved[..moved.len() - 1])?;
+    let named: Vec<&str> = partial.missing.iter().filter_map(|m| m.split(':').next()).collect();
+    let want: Vec<&str> = last.iter().map(String::as_str).collect();
+    let ok = partial.outcome != Outcome::Pass && named == want;
+    Ok((
+        ok,
+        format!(
+            "{} ({}), missing: {}",
+            if ok { "ok" } else { "WRONG" },
+            partial.outcome.name(),
+            partial.missing.join("; ")
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,17 +259,4 @@ mod tests {
         assert!(std::fs::read_to_string(fixture("impossible.config")).unwrap().contains("CONFIG_SCLP_TTY=y"));
         assert!(broken_matrix_error().contains("broken-matrix.yaml:3:"), "{}", broken_matrix_error());
     }
-}
-
-/// Merges all shards but the last: the merge must not be green, and must name exactly the
-/// last shard's cells as missing.
-fn missing_shard_check(away: &std::path::Path, moved: &[PathBuf], shard_cells: &[Vec<String>]) -> Result<(bool, String)> {
-    let (Some(last), true) = (shard_cells.last(), moved.len() >= 2) else {
-        return Ok((true, "SKIPPED: fewer than two shards".into()));
-    };
-    let partial = report::merge(&away.join("merged-without-last-shard"), &moved[..moved.len() - 1])?;
-    let named: Vec<&str> = partial.missing.iter().filter_map(|m| m.split(':').next()).collect();
-    let want: Vec<&str> = last.iter().map(String::as_str).collect();
-    let ok = partial.outcome != Outcome::Pass && named == want;
-    Ok((ok, format!("{} ({}), missing: {}", if ok { "ok" } else { "WRONG" }, partial.outcome.name(), partial.missing.join("; "))))
 }

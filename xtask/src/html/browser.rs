@@ -18,7 +18,9 @@ pub fn find() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KSMH_CHROMIUM") {
         return Some(PathBuf::from(p));
     }
-    ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"].iter().find_map(|c| crate::tools::which(c))
+    ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
+        .iter()
+        .find_map(|c| crate::tools::which(c))
 }
 
 /// A page load must not hang a test run; a cold Chromium start on a busy 2-core box takes seconds.
@@ -41,8 +43,9 @@ fn chromium(bin: &Path, page: &Path, extra: &[String]) -> Result<(String, String
     ];
     args.extend(extra.iter().cloned());
     args.push(file_url(page)?);
-    let g = crate::tools::Group::start(duct::cmd(bin, &args).stdin_null().stdout_capture().stderr_capture().unchecked())
-        .with_context(|| format!("starting {}", bin.display()))?;
+    let g =
+        crate::tools::Group::start(duct::cmd(bin, &args).stdin_null().stdout_capture().stderr_capture().unchecked())
+            .with_context(|| format!("starting {}", bin.display()))?;
     let t0 = Instant::now();
     let out = loop {
         if let Some(o) = g.handle.try_wait()? {
@@ -57,7 +60,8 @@ fn chromium(bin: &Path, page: &Path, extra: &[String]) -> Result<(String, String
     };
     drop(g);
     let _ = std::fs::remove_dir_all(&profile);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     if !out.status.success() {
         bail!("{} exited with {} on {}:\n{}", bin.display(), out.status, page.display(), tail(&stderr, 12));
     }
@@ -208,7 +212,8 @@ pub fn check(bin: &Path, dir: &Path, planned: &[String]) -> Result<Checked> {
         if !dom.contains(r#"id="checks""#) {
             r.problems.push(format!("{id}: the page has no checks list"));
         }
-        r.problems.extend(dead_links(&dom, page.parent().unwrap_or(dir)).into_iter().map(|l| format!("{id}: dead link {l}")));
+        r.problems
+            .extend(dead_links(&dom, page.parent().unwrap_or(dir)).into_iter().map(|l| format!("{id}: dead link {l}")));
     }
     let png = dir.join("index.png");
     screenshot(bin, &index, &png, (1280, 900))?;
@@ -257,8 +262,14 @@ mod tests {
 
     #[test]
     fn a_timeline_counts_only_with_its_picture() {
-        assert!(has_svg(r#"<figure class="chart" id="timeline"><svg width="1"></svg><figcaption>..</figcaption></figure>"#, "timeline"));
-        assert!(!has_svg(r#"<figure class="chart" id="timeline"><p class="note">none</p></figure><figure><svg></svg></figure>"#, "timeline"));
+        assert!(has_svg(
+            r#"<figure class="chart" id="timeline"><svg width="1"></svg><figcaption>..</figcaption></figure>"#,
+            "timeline"
+        ));
+        assert!(!has_svg(
+            r#"<figure class="chart" id="timeline"><p class="note">none</p></figure><figure><svg></svg></figure>"#,
+            "timeline"
+        ));
         assert!(!has_svg("<body></body>", "timeline"));
     }
 

@@ -14,8 +14,17 @@ use crate::report::CellResult;
 
 /// The cell's files a reader opens, in that order; absent ones are listed struck through so a
 /// missing log is visible rather than a dead link.
-pub const FILES: [&str; 9] =
-    ["console.log", "build.log", "qmp.log", "reproduce.sh", "cell.json", "findings.json", "ksm.json", "qemu.log", "config"];
+pub const FILES: [&str; 9] = [
+    "console.log",
+    "build.log",
+    "qmp.log",
+    "reproduce.sh",
+    "cell.json",
+    "findings.json",
+    "ksm.json",
+    "qemu.log",
+    "config",
+];
 
 fn links(dir: &Path) -> Markup {
     html! {
@@ -63,7 +72,8 @@ fn checks(c: &CellResult) -> Markup {
 fn timeline_markup(c: &CellResult) -> Markup {
     let host = timeline::host_spans(&c.stages);
     let guest = timeline::guest(&c.guest, c.lockout.as_ref());
-    let zoom = guest.as_ref().zip(c.lockout.as_ref()).and_then(|(g, e)| timeline::zoom_range(e, g.range.1).map(|r| (g, r)));
+    let zoom =
+        guest.as_ref().zip(c.lockout.as_ref()).and_then(|(g, e)| timeline::zoom_range(e, g.range.1).map(|r| (g, r)));
     html! {
         @if host.is_empty() {
             p.note { "No host stage times recorded." }
@@ -252,6 +262,9 @@ mod tests {
         for k in ["after", "merged", "after-offline", "after-cancel"] {
             c.guest.ksm.insert(k.into(), Default::default());
         }
-        assert_eq!(moments(&c).iter().map(|m| m.0).collect::<Vec<_>>(), vec!["merged", "after-cancel", "after-offline", "after"]);
+        assert_eq!(
+            moments(&c).iter().map(|m| m.0).collect::<Vec<_>>(),
+            vec!["merged", "after-cancel", "after-offline", "after"]
+        );
     }
 }

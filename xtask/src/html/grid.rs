@@ -9,8 +9,8 @@ use maud::{html, Markup};
 
 use super::{cell_href, outcome_class, seconds, shell};
 use crate::console::Category;
-use crate::report::Results;
 use crate::report::CellResult;
+use crate::report::Results;
 
 /// What one grid position holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +63,9 @@ pub fn layout(r: &Results) -> Grid {
         .cells
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.id.arch.name().to_string(), c.id.variant.clone(), c.id.scenario.name().to_string(), Slot::Ran(i)))
+        .map(|(i, c)| {
+            (c.id.arch.name().to_string(), c.id.variant.clone(), c.id.scenario.name().to_string(), Slot::Ran(i))
+        })
         .collect();
     for id in &r.not_run {
         if let Some((a, v, s)) = split_id(id) {
@@ -86,7 +88,8 @@ pub fn layout(r: &Results) -> Grid {
             ss.push(s.clone());
         }
     }
-    let columns: Vec<(String, String)> = variants.iter().flat_map(|v| scenarios[v].iter().map(move |s| (v.clone(), s.clone()))).collect();
+    let columns: Vec<(String, String)> =
+        variants.iter().flat_map(|v| scenarios[v].iter().map(move |s| (v.clone(), s.clone()))).collect();
     let mut slots = vec![vec![Slot::Empty; columns.len()]; arches.len()];
     for (a, v, s, slot) in entries {
         let row = arches.iter().position(|x| *x == a).expect("arch listed above");
@@ -147,8 +150,12 @@ fn slot_markup(r: &Results, slot: &Slot) -> Markup {
                 }
             }
         }
-        Slot::NotRun(id) => html! { td.cell.notrun data-cell=(id) { div.in { div.word { "NOT RUN" } div.sub { "interrupted or stopped early" } } } },
-        Slot::Pending(id) => html! { td.cell.pending data-cell=(id) { div.in { div.word { "PENDING" } div.sub { "not finished yet" } } } },
+        Slot::NotRun(id) => {
+            html! { td.cell.notrun data-cell=(id) { div.in { div.word { "NOT RUN" } div.sub { "interrupted or stopped early" } } } }
+        }
+        Slot::Pending(id) => {
+            html! { td.cell.pending data-cell=(id) { div.in { div.word { "PENDING" } div.sub { "not finished yet" } } } }
+        }
         Slot::Empty => html! { td.empty {} },
     }
 }
@@ -330,11 +337,22 @@ mod tests {
         assert_eq!(g.arches, vec!["s390x", "arm64"]);
         assert_eq!(
             g.columns,
-            vec![("prefix".into(), "offline".into()), ("prefix".into(), "cancel".into()), ("upstream".into(), "offline".into())]
+            vec![
+                ("prefix".into(), "offline".into()),
+                ("prefix".into(), "cancel".into()),
+                ("upstream".into(), "offline".into())
+            ]
         );
         assert_eq!(g.variant_spans(), vec![("prefix", 2), ("upstream", 1)]);
         assert_eq!(g.slots[0], vec![Slot::Ran(0), Slot::Ran(1), Slot::Ran(2)]);
-        assert_eq!(g.slots[1], vec![Slot::Ran(3), Slot::NotRun("arm64-prefix-cancel".into()), Slot::NotRun("arm64-upstream-offline".into())]);
+        assert_eq!(
+            g.slots[1],
+            vec![
+                Slot::Ran(3),
+                Slot::NotRun("arm64-prefix-cancel".into()),
+                Slot::NotRun("arm64-upstream-offline".into())
+            ]
+        );
     }
 
     #[test]

@@ -28,8 +28,13 @@ pub const INDEX: &str = "index.html";
 /// Writes `index.html` into `dir` and one page into each cell's folder `dir/<id>/`.
 /// Called with every partial report too, so an interrupted run's pages say what finished.
 pub fn write(dir: &Path, results: &Results) -> Result<()> {
-    let meta = std::fs::read(dir.join("metadata.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    let files: Vec<&str> = ["summary.md", "results.json", "junit.xml", "metadata.json"].into_iter().filter(|f| dir.join(f).exists()).collect();
+    let meta = std::fs::read(dir.join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let files: Vec<&str> = ["summary.md", "results.json", "junit.xml", "metadata.json"]
+        .into_iter()
+        .filter(|f| dir.join(f).exists())
+        .collect();
     let index = grid::page(results, meta.as_ref(), &files);
     std::fs::write(dir.join(INDEX), index.into_string()).context("writing index.html")?;
     for c in &results.cells {
@@ -40,7 +45,9 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
         // Only a kernel report needs the raw lines; a flooded console is not read for nothing
         // after every cell.
         let console = if c.findings.has_problems() {
-            std::fs::read(cdir.join("console.log")).or_else(|_| std::fs::read(c.dir.join("console.log"))).unwrap_or_default()
+            std::fs::read(cdir.join("console.log"))
+                .or_else(|_| std::fs::read(c.dir.join("console.log")))
+                .unwrap_or_default()
         } else {
             Vec::new()
         };

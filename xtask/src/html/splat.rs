@@ -39,7 +39,8 @@ pub fn cycle(d: &LockdepDetail, sites: &[Option<String>]) -> Option<Cycle> {
     let c = &d.chain;
     let n = c.len();
     let site = |i: usize| if sites.len() == n { sites[i].clone() } else { None };
-    let held_first = n >= 2 && d.held.as_ref().is_none_or(|h| *h == c[0]) && d.acquiring.as_ref().is_none_or(|a| *a == c[n - 1]);
+    let held_first =
+        n >= 2 && d.held.as_ref().is_none_or(|h| *h == c[0]) && d.acquiring.as_ref().is_none_or(|a| *a == c[n - 1]);
     if held_first {
         // `-> #N .. -> #0`: c[0] is #N (held), c[n-1] is #0 (acquiring).
         let mut locks = vec![c[0].clone()];
@@ -55,14 +56,24 @@ pub fn cycle(d: &LockdepDetail, sites: &[Option<String>]) -> Option<Cycle> {
     if n >= 2 && c[0] == *acq && c[n - 1] == *held {
         let mut locks = vec![held.clone()];
         locks.extend(c[..n - 1].iter().cloned());
-        let edges = (0..n).map(|m| Edge { from: m, to: (m + 1) % n, site: if m == 0 { d.acquiring_at.clone() } else { None }, new: m == 0 }).collect();
+        let edges = (0..n)
+            .map(|m| Edge {
+                from: m,
+                to: (m + 1) % n,
+                site: if m == 0 { d.acquiring_at.clone() } else { None },
+                new: m == 0,
+            })
+            .collect();
         return Some(Cycle { locks, edges });
     }
     // No chain at all: the two locks of the header, as the report's title names them.
     if n == 0 && held != acq {
         return Some(Cycle {
             locks: vec![held.clone(), acq.clone()],
-            edges: vec![Edge { from: 0, to: 1, site: d.acquiring_at.clone(), new: true }, Edge { from: 1, to: 0, site: None, new: false }],
+            edges: vec![
+                Edge { from: 0, to: 1, site: d.acquiring_at.clone(), new: true },
+                Edge { from: 1, to: 0, site: None, new: false },
+            ],
         });
     }
     None
@@ -102,11 +113,42 @@ pub fn frame_function(line: &str) -> Option<String> {
 /// the analyzer's noise table is private to `console`; these are all a link trace starts with.
 fn is_lock_primitive(f: &str) -> bool {
     const P: &[&str] = &[
-        "lock_acquire", "lock_release", "lock_contended", "mutex_lock", "mutex_unlock", "mutex_trylock", "down_read",
-        "down_write", "up_read", "up_write", "raw_spin", "raw_read", "raw_write", "do_raw_", "spin_lock", "spin_unlock",
-        "read_lock", "read_unlock", "write_lock", "write_unlock", "percpu_down", "percpu_up", "percpu_rwsem",
-        "rwsem_", "rt_mutex", "rt_spin", "ww_mutex", "lock_map_", "cpus_read_lock", "cpus_read_unlock",
-        "check_prev_add", "check_noncircular", "validate_chain", "dump_stack", "save_trace", "stack_trace_save",
+        "lock_acquire",
+        "lock_release",
+        "lock_contended",
+        "mutex_lock",
+        "mutex_unlock",
+        "mutex_trylock",
+        "down_read",
+        "down_write",
+        "up_read",
+        "up_write",
+        "raw_spin",
+        "raw_read",
+        "raw_write",
+        "do_raw_",
+        "spin_lock",
+        "spin_unlock",
+        "read_lock",
+        "read_unlock",
+        "write_lock",
+        "write_unlock",
+        "percpu_down",
+        "percpu_up",
+        "percpu_rwsem",
+        "rwsem_",
+        "rt_mutex",
+        "rt_spin",
+        "ww_mutex",
+        "lock_map_",
+        "cpus_read_lock",
+        "cpus_read_unlock",
+        "check_prev_add",
+        "check_noncircular",
+        "validate_chain",
+        "dump_stack",
+        "save_trace",
+        "stack_trace_save",
         "arch_stack_walk",
     ];
     let bare = f.trim_start_matches('_');
@@ -209,7 +251,8 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
             // cross; with two nodes, to the left of the direction of travel (one above, one below).
             let out_dir = (mid.0 - centre.0, mid.1 - centre.1);
             let out_len = (out_dir.0 * out_dir.0 + out_dir.1 * out_dir.1).sqrt();
-            let normal = if two || out_len < 1.0 { (dy / len, -dx / len) } else { (out_dir.0 / out_len, out_dir.1 / out_len) };
+            let normal =
+                if two || out_len < 1.0 { (dy / len, -dx / len) } else { (out_dir.0 / out_len, out_dir.1 / out_len) };
             let bulge = if two { 80.0 } else { 34.0 };
             let ctrl = (mid.0 + normal.0 * bulge, mid.1 + normal.1 * bulge);
             // Few, long segments: the backend's whole-pixel points make short ones zigzag.
@@ -240,8 +283,20 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
             // The label just beyond the curve's apex (the apex is halfway to the control point).
             let apex = ((mid.0 + ctrl.0) / 2.0 + normal.0 * 8.0, (mid.1 + ctrl.1) / 2.0 + normal.1 * 8.0);
             // Anchored on the side facing the curve, so the text grows away from it.
-            let h = if normal.0 > 0.3 { HPos::Left } else if normal.0 < -0.3 { HPos::Right } else { HPos::Center };
-            let v = if normal.1 > 0.3 { VPos::Top } else if normal.1 < -0.3 { VPos::Bottom } else { VPos::Center };
+            let h = if normal.0 > 0.3 {
+                HPos::Left
+            } else if normal.0 < -0.3 {
+                HPos::Right
+            } else {
+                HPos::Center
+            };
+            let v = if normal.1 > 0.3 {
+                VPos::Top
+            } else if normal.1 < -0.3 {
+                VPos::Bottom
+            } else {
+                VPos::Center
+            };
             let style = TextStyle::from((FONT, 15).into_font()).color(&colour).pos(Pos::new(h, v));
             root.draw(&Text::new(edge_label(e), (apex.0.round() as i32, apex.1.round() as i32), style)).map_err(err)?;
         }
@@ -249,9 +304,13 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
             let hw = node_w(l) / 2;
             let (x, y) = (p.0.round() as i32, p.1.round() as i32);
             let fill = if i == 0 { RGBColor(0xfd, 0xe7, 0xe4) } else { RGBColor(0xf3, 0xf6, 0xfa) };
-            root.draw(&Rectangle::new([(x - hw, y - NODE_H / 2), (x + hw, y + NODE_H / 2)], fill.filled())).map_err(err)?;
-            root.draw(&Rectangle::new([(x - hw, y - NODE_H / 2), (x + hw, y + NODE_H / 2)], ShapeStyle::from(&OLD_EDGE).stroke_width(if i < 2 { 2 } else { 1 })))
+            root.draw(&Rectangle::new([(x - hw, y - NODE_H / 2), (x + hw, y + NODE_H / 2)], fill.filled()))
                 .map_err(err)?;
+            root.draw(&Rectangle::new(
+                [(x - hw, y - NODE_H / 2), (x + hw, y + NODE_H / 2)],
+                ShapeStyle::from(&OLD_EDGE).stroke_width(if i < 2 { 2 } else { 1 }),
+            ))
+            .map_err(err)?;
             let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
             root.draw(&Text::new(l.clone(), (x, y), style)).map_err(err)?;
             let role = match i {
@@ -260,7 +319,9 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
                 _ => None,
             };
             if let Some(role) = role {
-                let style = TextStyle::from(("sans-serif", 14).into_font()).color(&RGBColor(0x66, 0x66, 0x66)).pos(Pos::new(HPos::Center, VPos::Top));
+                let style = TextStyle::from(("sans-serif", 14).into_font())
+                    .color(&RGBColor(0x66, 0x66, 0x66))
+                    .pos(Pos::new(HPos::Center, VPos::Top));
                 root.draw(&Text::new(role, (x, y + NODE_H / 2 + 4), style)).map_err(err)?;
             }
         }
@@ -347,9 +408,14 @@ mod tests {
     }
 
     fn real(name: &str) -> (String, Finding) {
-        let text = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs").join(name)).unwrap();
+        let text =
+            std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs").join(name)).unwrap();
         let a = crate::console::analyze_bytes(text.as_bytes());
-        let f = a.findings.into_iter().find(|f| f.kind == crate::console::Kind::CircularLocking).expect("a circular report");
+        let f = a
+            .findings
+            .into_iter()
+            .find(|f| f.kind == crate::console::Kind::CircularLocking)
+            .expect("a circular report");
         (text, f)
     }
 
@@ -357,7 +423,10 @@ mod tests {
     fn the_real_s390x_cycle_is_mutex_then_notifier_rwsem_with_both_sites() {
         let (text, f) = real("s390x-prefix-cancel.console.log");
         let lines = excerpt(&text, &f);
-        assert_eq!(link_sites(&lines), vec![Some("ksm_memory_callback".into()), Some("blocking_notifier_call_chain".into())]);
+        assert_eq!(
+            link_sites(&lines),
+            vec![Some("ksm_memory_callback".into()), Some("blocking_notifier_call_chain".into())]
+        );
         let c = cycle(f.lockdep.as_ref().unwrap(), &link_sites(&lines)).unwrap();
         assert_eq!(c.locks, vec!["ksm_thread_mutex/1", "(memory_chain).rwsem"]);
         assert_eq!(
@@ -384,7 +453,10 @@ mod tests {
     fn a_link_trace_saved_at_an_unlock_names_the_caller_not_the_unlock() {
         // s390x's #1 trace starts lock_release / up_read / blocking_notifier_call_chain.
         let (text, f) = real("s390x-prefix-offline.console.log");
-        assert_eq!(link_sites(&excerpt(&text, &f)), vec![Some("blocking_notifier_call_chain".into()), Some("setup_per_zone_wmarks".into())]);
+        assert_eq!(
+            link_sites(&excerpt(&text, &f)),
+            vec![Some("blocking_notifier_call_chain".into()), Some("setup_per_zone_wmarks".into())]
+        );
     }
 
     #[test]
@@ -394,9 +466,19 @@ mod tests {
         let sites = vec![Some("took_h".into()), Some("took_b".into()), Some("took_a".into())];
         let c = cycle(&d, &sites).unwrap();
         assert_eq!(c.locks, vec!["H", "A", "B"]);
-        let e: Vec<(&str, &str, Option<&str>, bool)> =
-            c.edges.iter().map(|e| (c.locks[e.from].as_str(), c.locks[e.to].as_str(), e.site.as_deref(), e.new)).collect();
-        assert_eq!(e, vec![("H", "A", Some("took_a"), true), ("A", "B", Some("took_b"), false), ("B", "H", Some("took_h"), false)]);
+        let e: Vec<(&str, &str, Option<&str>, bool)> = c
+            .edges
+            .iter()
+            .map(|e| (c.locks[e.from].as_str(), c.locks[e.to].as_str(), e.site.as_deref(), e.new))
+            .collect();
+        assert_eq!(
+            e,
+            vec![
+                ("H", "A", Some("took_a"), true),
+                ("A", "B", Some("took_b"), false),
+                ("B", "H", Some("took_h"), false)
+            ]
+        );
         assert!(cycle_svg(&c).unwrap().contains("took_b()"));
     }
 
@@ -421,10 +503,17 @@ mod tests {
     #[test]
     fn frames_are_read_in_every_printed_form() {
         assert_eq!(frame_function("[   12.861088]        __mutex_lock+0x88/0xdc8").as_deref(), Some("__mutex_lock"));
-        assert_eq!(frame_function("[   12.866781]  [<000000000014f87a>] blocking_notifier_call_chain+0x32/0xa0 ").as_deref(), Some("blocking_notifier_call_chain"));
+        assert_eq!(
+            frame_function("[   12.866781]  [<000000000014f87a>] blocking_notifier_call_chain+0x32/0xa0 ").as_deref(),
+            Some("blocking_notifier_call_chain")
+        );
         assert_eq!(frame_function(" offline_pages.isra.0+0x1b0/0xbe8 [mod]").as_deref(), Some("offline_pages"));
         assert_eq!(frame_function("  ? schedule+0x1/0x2"), None);
         assert_eq!(frame_function("-> #1 (ksm_thread_mutex/1){+.+.}-{3:3}:"), None);
-        assert!(is_lock_primitive("__mutex_lock") && is_lock_primitive("_raw_spin_lock_irqsave") && !is_lock_primitive("ksm_memory_callback"));
+        assert!(
+            is_lock_primitive("__mutex_lock")
+                && is_lock_primitive("_raw_spin_lock_irqsave")
+                && !is_lock_primitive("ksm_memory_callback")
+        );
     }
 }

@@ -12,8 +12,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::vm::markers::{GuestReport, KsmStats};
 use crate::lockout::{Evidence, Window, WindowEnd, BEFORE_SECONDS};
+use crate::vm::markers::{GuestReport, KsmStats};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Span {
@@ -41,7 +41,11 @@ pub fn phase_spans(starts: &[(String, f64)], end: f64) -> Vec<Span> {
     starts
         .iter()
         .enumerate()
-        .map(|(i, (name, t))| Span { name: name.clone(), start: *t, end: starts.get(i + 1).map(|n| n.1).unwrap_or(end).max(*t) })
+        .map(|(i, (name, t))| Span {
+            name: name.clone(),
+            start: *t,
+            end: starts.get(i + 1).map(|n| n.1).unwrap_or(end).max(*t),
+        })
         .collect()
 }
 
@@ -170,7 +174,11 @@ const SCANS: RGBColor = RGBColor(0xef, 0x6c, 0x00);
 const WRITE: RGBColor = RGBColor(0x6a, 0x1b, 0x9a);
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type Lane<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type Lane<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing: {e}")
@@ -202,25 +210,47 @@ fn lane<'a, 'b>(area: &'a Area<'b>, x: (f64, f64), y: (f64, f64), x_labels: bool
     let fine = x.1 - x.0 < 12.0;
     let fmt = move |v: &f64| if fine { format!("{v:.1} s") } else { format!("{v:.0} s") };
     let mut mesh = chart.configure_mesh();
-    mesh.disable_y_mesh().y_labels(0).x_labels(14).x_label_formatter(&fmt).label_style((FONT, 14)).light_line_style(RGBColor(0xf0, 0xf0, 0xf0));
+    mesh.disable_y_mesh()
+        .y_labels(0)
+        .x_labels(14)
+        .x_label_formatter(&fmt)
+        .label_style((FONT, 14))
+        .light_line_style(RGBColor(0xf0, 0xf0, 0xf0));
     if !x_labels {
         mesh.disable_x_axis();
     }
     mesh.draw().map_err(err)?;
     let (_, h) = area.dim_in_pixel();
-    area.draw_text(title, &text_style(15, RGBColor(0x33, 0x33, 0x33)).pos(Pos::new(HPos::Left, VPos::Center)), (4, (h as i32 - if x_labels { 34 } else { 0 }) / 2))
-        .map_err(err)?;
+    area.draw_text(
+        title,
+        &text_style(15, RGBColor(0x33, 0x33, 0x33)).pos(Pos::new(HPos::Left, VPos::Center)),
+        (4, (h as i32 - if x_labels { 34 } else { 0 }) / 2),
+    )
+    .map_err(err)?;
     Ok(chart)
 }
 
 fn draw_shades(chart: &mut Lane<'_, '_>, shades: &[Shade], y: (f64, f64), numbered: bool) -> Result<()> {
     for s in shades {
-        chart.draw_series(std::iter::once(Rectangle::new([(s.x0, y.0), (s.x1, y.1)], SHADE.mix(0.45).filled()))).map_err(err)?;
-        chart.draw_series(std::iter::once(Rectangle::new([(s.x0, y.0), (s.x1, y.1)], ShapeStyle::from(&SHADE_EDGE.mix(0.7)).stroke_width(1)))).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Rectangle::new([(s.x0, y.0), (s.x1, y.1)], SHADE.mix(0.45).filled())))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(s.x0, y.0), (s.x1, y.1)],
+                ShapeStyle::from(&SHADE_EDGE.mix(0.7)).stroke_width(1),
+            )))
+            .map_err(err)?;
         if numbered {
             let label = format!("#{}{}", s.window + 1, if s.open { " (open)" } else { "" });
             let at = (s.x0 + (s.x1 - s.x0) / 2.0, y.1 - (y.1 - y.0) * 0.08);
-            chart.draw_series(std::iter::once(Text::new(label, at, text_style(13, SHADE_EDGE).pos(Pos::new(HPos::Center, VPos::Top))))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label,
+                    at,
+                    text_style(13, SHADE_EDGE).pos(Pos::new(HPos::Center, VPos::Top)),
+                )))
+                .map_err(err)?;
         }
     }
     Ok(())
@@ -239,7 +269,9 @@ fn draw_batches(chart: &mut Lane<'_, '_>, m: &Guest, range: (f64, f64), tick_y: 
         let end = returned.unwrap_or(range.1).min(range.1);
         let start = entered.max(range.0);
         if start < end {
-            chart.draw_series(std::iter::once(Rectangle::new([(start, 0.08), (end, 0.2)], WRITE.mix(0.8).filled()))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(start, 0.08), (end, 0.2)], WRITE.mix(0.8).filled())))
+                .map_err(err)?;
         }
     }
     Ok(())
@@ -256,13 +288,22 @@ pub fn host_svg(spans: &[Span]) -> Result<String> {
         let mut chart = lane(&root, (0.0, total), (0.0, 1.0), true, "host stages")?;
         for (i, s) in spans.iter().enumerate() {
             let c = PHASE_COLOURS[i % PHASE_COLOURS.len()];
-            chart.draw_series(std::iter::once(Rectangle::new([(s.start, 0.12), (s.end, 0.88)], c.filled()))).map_err(err)?;
-            chart.draw_series(std::iter::once(Rectangle::new([(s.start, 0.12), (s.end, 0.88)], ShapeStyle::from(&WHITE).stroke_width(1)))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(s.start, 0.12), (s.end, 0.88)], c.filled())))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(s.start, 0.12), (s.end, 0.88)],
+                    ShapeStyle::from(&WHITE).stroke_width(1),
+                )))
+                .map_err(err)?;
             let label = format!("{} {}", s.name, super::seconds(s.end - s.start));
             // Only where it fits: the stages' list is under the picture anyway.
             if (s.end - s.start) / total * PLOT_PX > label.len() as f64 * 7.5 {
                 let style = text_style(14, RGBColor(0x22, 0x22, 0x22)).pos(Pos::new(HPos::Center, VPos::Center));
-                chart.draw_series(std::iter::once(Text::new(label, ((s.start + s.end) / 2.0, 0.5), style))).map_err(err)?;
+                chart
+                    .draw_series(std::iter::once(Text::new(label, ((s.start + s.end) / 2.0, 0.5), style)))
+                    .map_err(err)?;
             }
         }
         root.present().map_err(err)?;
@@ -286,8 +327,15 @@ pub fn guest_svg(m: &Guest) -> Result<String> {
         draw_shades(&mut chart, &shades, (0.0, 1.0), false)?;
         for (i, p) in m.phases.iter().enumerate() {
             let c = PHASE_COLOURS[i % PHASE_COLOURS.len()];
-            chart.draw_series(std::iter::once(Rectangle::new([(p.start, 0.42), (p.end, 0.92)], c.filled()))).map_err(err)?;
-            chart.draw_series(std::iter::once(Rectangle::new([(p.start, 0.42), (p.end, 0.92)], ShapeStyle::from(&WHITE).stroke_width(1)))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(p.start, 0.42), (p.end, 0.92)], c.filled())))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(p.start, 0.42), (p.end, 0.92)],
+                    ShapeStyle::from(&WHITE).stroke_width(1),
+                )))
+                .map_err(err)?;
         }
         // Names after every bar, so no later bar paints over an earlier name.
         for (p, row) in m.phases.iter().zip(label_rows(&m.phases, m.range, PLOT_PX, 6.6)) {
@@ -299,18 +347,32 @@ pub fn guest_svg(m: &Guest) -> Result<String> {
         }
         if m.phases.is_empty() {
             let style = text_style(13, RGBColor(0x77, 0x77, 0x77)).pos(Pos::new(HPos::Left, VPos::Center));
-            chart.draw_series(std::iter::once(Text::new("no phase times in this console (guest init without t=)", (m.range.0, 0.5), style))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    "no phase times in this console (guest init without t=)",
+                    (m.range.0, 0.5),
+                    style,
+                )))
+                .map_err(err)?;
         }
 
         let mut chart = lane(&batch_area, m.range, (0.0, 1.0), false, "ksmd batches")?;
         draw_shades(&mut chart, &shades, (0.0, 1.0), false)?;
         draw_batches(&mut chart, m, m.range, (0.3, 0.95))?;
         if !m.writes.is_empty() {
-            batch_area.draw_text("run writes", &text_style(13, WRITE).pos(Pos::new(HPos::Left, VPos::Center)), (4, 60)).map_err(err)?;
+            batch_area
+                .draw_text("run writes", &text_style(13, WRITE).pos(Pos::new(HPos::Left, VPos::Center)), (4, 60))
+                .map_err(err)?;
         }
         if m.batches.is_empty() {
             let style = text_style(13, RGBColor(0x77, 0x77, 0x77)).pos(Pos::new(HPos::Left, VPos::Center));
-            chart.draw_series(std::iter::once(Text::new("no kernel trace (lockout evidence off or unavailable)", (m.range.0, 0.6), style))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    "no kernel trace (lockout evidence off or unavailable)",
+                    (m.range.0, 0.6),
+                    style,
+                )))
+                .map_err(err)?;
         }
 
         if m.samples.is_empty() {
@@ -318,7 +380,11 @@ pub fn guest_svg(m: &Guest) -> Result<String> {
             draw_shades(&mut chart, &shades, (0.0, 1.0), false)?;
             let style = text_style(13, RGBColor(0x77, 0x77, 0x77)).pos(Pos::new(HPos::Left, VPos::Center));
             chart
-                .draw_series(std::iter::once(Text::new("no ksm-sample markers in this console (guest init predates them)", (m.range.0, 0.5), style)))
+                .draw_series(std::iter::once(Text::new(
+                    "no ksm-sample markers in this console (guest init predates them)",
+                    (m.range.0, 0.5),
+                    style,
+                )))
                 .map_err(err)?;
         } else {
             ksm_chart(&ksm_area, m, &shades)?;
@@ -356,15 +422,33 @@ fn ksm_chart(area: &Area<'_>, m: &Guest, shades: &[Shade]) -> Result<()> {
         .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
         .draw()
         .map_err(err)?;
-    chart.configure_secondary_axes().y_labels(5).y_label_formatter(&count).label_style((FONT, 14)).y_desc("full_scans").axis_desc_style((FONT, 14)).draw().map_err(err)?;
+    chart
+        .configure_secondary_axes()
+        .y_labels(5)
+        .y_label_formatter(&count)
+        .label_style((FONT, 14))
+        .y_desc("full_scans")
+        .axis_desc_style((FONT, 14))
+        .draw()
+        .map_err(err)?;
     for s in shades {
-        chart.draw_series(std::iter::once(Rectangle::new([(s.x0, 0.0), (s.x1, sharing_max)], SHADE.mix(0.45).filled()))).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Rectangle::new([(s.x0, 0.0), (s.x1, sharing_max)], SHADE.mix(0.45).filled())))
+            .map_err(err)?;
     }
     for p in m.phases.iter().skip(1) {
-        chart.draw_series(std::iter::once(PathElement::new(vec![(p.start, 0.0), (p.start, sharing_max)], RGBColor(0xbb, 0xbb, 0xbb)))).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(p.start, 0.0), (p.start, sharing_max)],
+                RGBColor(0xbb, 0xbb, 0xbb),
+            )))
+            .map_err(err)?;
     }
     chart
-        .draw_series(LineSeries::new(m.samples.iter().map(|(t, k)| (*t, k.pages_sharing as f64)), ShapeStyle::from(&SHARING).stroke_width(2)))
+        .draw_series(LineSeries::new(
+            m.samples.iter().map(|(t, k)| (*t, k.pages_sharing as f64)),
+            ShapeStyle::from(&SHARING).stroke_width(2),
+        ))
         .map_err(err)?
         .label("pages_sharing")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&SHARING).stroke_width(2)));
@@ -414,8 +498,8 @@ pub fn zoom_svg(m: &Guest, range: (f64, f64)) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vm::markers::{parse, summarize};
     use crate::lockout::analyze;
+    use crate::vm::markers::{parse, summarize};
 
     fn win(start: f64, end: Option<f64>) -> Window {
         Window {
@@ -434,8 +518,16 @@ mod tests {
 
     #[test]
     fn host_stages_are_laid_end_to_end() {
-        let s = host_spans(&[("build".into(), 7.5), ("image".into(), 0.5), ("boot".into(), 17.0), ("bad".into(), f64::NAN)]);
-        assert_eq!(s.iter().map(|s| (s.name.as_str(), s.start, s.end)).collect::<Vec<_>>(), vec![("build", 0.0, 7.5), ("image", 7.5, 8.0), ("boot", 8.0, 25.0)]);
+        let s = host_spans(&[
+            ("build".into(), 7.5),
+            ("image".into(), 0.5),
+            ("boot".into(), 17.0),
+            ("bad".into(), f64::NAN),
+        ]);
+        assert_eq!(
+            s.iter().map(|s| (s.name.as_str(), s.start, s.end)).collect::<Vec<_>>(),
+            vec![("build", 0.0, 7.5), ("image", 7.5, 8.0), ("boot", 8.0, 25.0)]
+        );
     }
 
     #[test]
@@ -448,7 +540,14 @@ mod tests {
     fn phase_names_take_the_free_row_and_are_left_out_where_none_is_free() {
         let span = |name: &str, start: f64| Span { name: name.into(), start, end: start + 1.0 };
         // 10 px per second, 5 px per character: "boot" ends at 20 px, "workload" (1 s) at 50.
-        let p = [span("boot", 0.0), span("workload", 1.0), span("merge", 2.0), span("x", 3.0), span("verify", 8.5), span("far-too-long", 9.5)];
+        let p = [
+            span("boot", 0.0),
+            span("workload", 1.0),
+            span("merge", 2.0),
+            span("x", 3.0),
+            span("verify", 8.5),
+            span("far-too-long", 9.5),
+        ];
         assert_eq!(label_rows(&p, (0.0, 10.0), 100.0, 5.0), vec![Some(0), Some(1), None, Some(0), Some(0), None]);
     }
 
@@ -502,7 +601,10 @@ mod tests {
     #[test]
     fn batches_in_a_held_window_are_none_and_the_picture_has_its_shade() {
         // A real console: s390x prefix, cancel then offline, the lockout holding.
-        let text = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs/s390x-prefix-cancel.console.log")).unwrap();
+        let text = std::fs::read_to_string(
+            crate::paths::repo_root().join("xtask/tests/fixtures/runs/s390x-prefix-cancel.console.log"),
+        )
+        .unwrap();
         let g = summarize(&parse(&text));
         let e = analyze(&g.trace, &[]);
         let m = guest(&g, Some(&e)).unwrap();
@@ -511,6 +613,9 @@ mod tests {
         let zoom = zoom_range(&e, m.range.1).unwrap();
         let svg = zoom_svg(&m, zoom).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("#1") && svg.contains("#2"), "both windows numbered");
-        assert!(guest_svg(&m).unwrap().contains("no ksm-sample markers"), "this console predates the samples, and says so");
+        assert!(
+            guest_svg(&m).unwrap().contains("no ksm-sample markers"),
+            "this console predates the samples, and says so"
+        );
     }
 }

@@ -48,7 +48,10 @@ pub(super) fn junit(results: &Results) -> Result<String> {
         st.set_message(format!("MISSING: {m}"));
         st.set_type("MISSING");
         let arch = id.split('-').next().unwrap_or("missing").to_string();
-        suites.entry(arch.clone()).or_insert_with(|| TestSuite::new(arch)).add_test_case(TestCase::new(id.to_string(), st));
+        suites
+            .entry(arch.clone())
+            .or_insert_with(|| TestSuite::new(arch))
+            .add_test_case(TestCase::new(id.to_string(), st));
     }
     for (_, s) in suites {
         report.add_test_suite(s);

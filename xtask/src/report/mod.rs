@@ -71,7 +71,8 @@ impl Plan {
 
     /// Where a planned cell should have come from, for the message about a missing one.
     fn source_of(&self, id: &str) -> String {
-        let shards = self.part.strip_prefix("shard ").and_then(|p| p.split_once('/')).and_then(|(_, n)| n.parse::<usize>().ok());
+        let shards =
+            self.part.strip_prefix("shard ").and_then(|p| p.split_once('/')).and_then(|(_, n)| n.parse::<usize>().ok());
         match (shards, self.cells.iter().position(|c| c == id)) {
             (Some(n), Some(pos)) => format!("shard {}/{n}", pos / self.cells.len().div_ceil(n) + 1),
             _ => "its job".into(),
@@ -151,7 +152,10 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
         if let Some(rp) = &r.plan {
             match &plan {
                 None => plan = Some((rp.clone(), d.clone())),
-                Some((first, from)) if (&first.cells, &first.matrix_sha256, &first.commit) != (&rp.cells, &rp.matrix_sha256, &rp.commit) => {
+                Some((first, from))
+                    if (&first.cells, &first.matrix_sha256, &first.commit)
+                        != (&rp.cells, &rp.matrix_sha256, &rp.commit) =>
+                {
                     anyhow::bail!(
                         "{} and {} are shards of different plans (matrix {} vs {}, commit {} vs {}, {} vs {} cells): merge shards of one run only",
                         from.display(), d.display(), short(&first.matrix_sha256), short(&rp.matrix_sha256),
@@ -187,7 +191,12 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     let ids: Vec<String> = cells.iter().map(|c| c.id.to_string()).collect();
     let reported = |id: &str| ids.iter().any(|c| c == id);
     let missing: Vec<String> = match &plan {
-        Some((p, _)) => p.cells.iter().filter(|id| !reported(id)).map(|id| format!("{id}: no result from {}", p.source_of(id))).collect(),
+        Some((p, _)) => p
+            .cells
+            .iter()
+            .filter(|id| !reported(id))
+            .map(|id| format!("{id}: no result from {}", p.source_of(id)))
+            .collect(),
         None => vec![],
     };
     if let Some((p, _)) = &plan {

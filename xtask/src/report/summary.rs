@@ -88,7 +88,9 @@ pub(super) fn summary_md(results: &Results) -> String {
         "# ksm-hotremove-harness results\n\noutcome: {status}; started {}, updated {}\n\n",
         results.started, results.finished
     );
-    s.push_str("Open [index.html](index.html) in a browser for the grid, each cell's timeline and the lock cycles drawn.\n\n");
+    s.push_str(
+        "Open [index.html](index.html) in a browser for the grid, each cell's timeline and the lock cycles drawn.\n\n",
+    );
     s.push_str(&table(results));
     s.push_str(&lockout_table(results));
     // Each distinct report once, with the cells it appeared in.

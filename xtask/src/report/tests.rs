@@ -97,20 +97,50 @@ fn junit_has_a_testcase_per_cell_and_the_splat_as_failure_text() {
 fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     let root = std::env::temp_dir().join(format!("ksmh-merge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let clean = std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/runs/arm64-upstream-offline.console.log")).unwrap();
+    let clean = std::fs::read_to_string(
+        crate::paths::repo_root().join("xtask/tests/fixtures/runs/arm64-upstream-offline.console.log"),
+    )
+    .unwrap();
     let ids = ["arm64-upstream-offline", "arm64-upstream-cancel", "arm64-prefix-offline", "arm64-prefix-cancel"];
-    let plan = |part: &str| Plan { cells: ids.iter().map(|s| s.to_string()).collect(), part: part.into(), matrix_sha256: "m".into(), commit: "c".into() };
+    let plan = |part: &str| Plan {
+        cells: ids.iter().map(|s| s.to_string()).collect(),
+        part: part.into(),
+        matrix_sha256: "m".into(),
+        commit: "c".into(),
+    };
     let shard = |i: usize, cells: Vec<CellResult>| {
         let here = root.join(format!("machine-{i}"));
-        let r = Results { schema: SCHEMA, started: "a".into(), finished: "b".into(), interrupted: false, in_progress: false,
-            outcome: Outcome::Pass, not_run: vec![], cells, plan: Some(plan(&format!("shard {i}/2"))), missing: vec![] };
+        let r = Results {
+            schema: SCHEMA,
+            started: "a".into(),
+            finished: "b".into(),
+            interrupted: false,
+            in_progress: false,
+            outcome: Outcome::Pass,
+            not_run: vec![],
+            cells,
+            plan: Some(plan(&format!("shard {i}/2"))),
+            missing: vec![],
+        };
         write(&here, &r).unwrap();
         here
     };
     let d1 = root.join("machine-1");
     let d2 = root.join("machine-2");
-    let s1 = shard(1, vec![cell(&d1, Arch::Arm64, "upstream", Scenario::Offline, Outcome::Pass, &clean), cell(&d1, Arch::Arm64, "upstream", Scenario::Cancel, Outcome::Pass, &clean)]);
-    let s2 = shard(2, vec![cell(&d2, Arch::Arm64, "prefix", Scenario::Offline, Outcome::Pass, &clean), cell(&d2, Arch::Arm64, "prefix", Scenario::Cancel, Outcome::Pass, &clean)]);
+    let s1 = shard(
+        1,
+        vec![
+            cell(&d1, Arch::Arm64, "upstream", Scenario::Offline, Outcome::Pass, &clean),
+            cell(&d1, Arch::Arm64, "upstream", Scenario::Cancel, Outcome::Pass, &clean),
+        ],
+    );
+    let s2 = shard(
+        2,
+        vec![
+            cell(&d2, Arch::Arm64, "prefix", Scenario::Offline, Outcome::Pass, &clean),
+            cell(&d2, Arch::Arm64, "prefix", Scenario::Cancel, Outcome::Pass, &clean),
+        ],
+    );
     // results.json holds no path of the machine that wrote it.
     assert!(!std::fs::read_to_string(s1.join("results.json")).unwrap().contains(&root.display().to_string()));
     let away = root.join("downloads");
@@ -123,9 +153,12 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     assert_eq!(all.cells.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ids);
     assert_eq!((all.outcome, all.missing.len()), (Outcome::Pass, 0));
     assert!(root.join("merged/arm64-prefix-cancel/console.log").exists());
-    let part = merge(&root.join("part"), &[m1.clone()]).unwrap();
+    let part = merge(&root.join("part"), std::slice::from_ref(&m1)).unwrap();
     assert_eq!(part.outcome, Outcome::Error);
-    assert_eq!(part.missing, vec!["arm64-prefix-offline: no result from shard 2/2", "arm64-prefix-cancel: no result from shard 2/2"]);
+    assert_eq!(
+        part.missing,
+        vec!["arm64-prefix-offline: no result from shard 2/2", "arm64-prefix-cancel: no result from shard 2/2"]
+    );
     assert_eq!(part.not_run, vec!["arm64-prefix-offline", "arm64-prefix-cancel"]);
     // A shard of another plan (another matrix) is refused, naming both folders.
     let mut other: Results = serde_json::from_slice(&std::fs::read(m2.join("results.json")).unwrap()).unwrap();

@@ -474,7 +474,10 @@ mod tests {
         assert_eq!(r.done.as_deref(), Some("complete"));
         assert_eq!(r.phase_starts[0], ("boot".to_string(), 3.21));
         assert_eq!(r.phases.len(), 2, "a phase without t= still counts");
-        assert_eq!(r.ksm_samples.iter().map(|(t, k)| (*t, k.pages_sharing)).collect::<Vec<_>>(), vec![(5.02, 0), (6.03, 8132)]);
+        assert_eq!(
+            r.ksm_samples.iter().map(|(t, k)| (*t, k.pages_sharing)).collect::<Vec<_>>(),
+            vec![(5.02, 0), (6.03, 8132)]
+        );
     }
 
     #[test]
