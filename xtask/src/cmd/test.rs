@@ -33,6 +33,9 @@ impl Test {
         sh.change_dir(crate::paths::repo_root());
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let host_ok = cmd!(sh, "{cargo} test --workspace --locked").quiet().run().is_ok();
+        eprintln!("== cargo clippy --workspace --all-targets -- -D warnings");
+        let clippy_ok =
+            cmd!(sh, "{cargo} clippy --workspace --all-targets --locked -- -D warnings").quiet().run().is_ok();
         eprintln!("== rust-ksm under cargo-mutants: every viable mutant caught (.cargo/mutants.toml)");
         let (rust_mutants_ok, mutants_line) = match crate::tools::which("cargo-mutants") {
             Some(_) => match cmd!(sh, "{cargo} mutants -p rust-ksm").quiet().run() {
@@ -105,6 +108,7 @@ impl Test {
             println!("  [{}] {}: {}", if c.ok { "ok" } else { "!!" }, c.name, c.detail);
         }
         println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
+        println!("clippy -D warnings: {}", if clippy_ok { "ok" } else { "FAILED" });
         println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
         println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
         println!("merge without a shard: {rehearsal_line}");
@@ -114,6 +118,7 @@ impl Test {
         println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
         println!("matrix: {pass} passed, {fail} failed");
         let all = host_ok
+            && clippy_ok
             && merge_ok
             && rehearsal_ok
             && zizmor_ok
