@@ -3,6 +3,9 @@
 //! Options shared by several commands are small structs flattened into the commands that use
 //! them, so every command offers exactly the options it reads.
 
+// The doc comments are the help texts, which write placeholders as <repo>, <results>.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};

@@ -52,9 +52,9 @@ pub struct Toolchain {
     pub library: PathBuf,
     /// `release:` of `rustc -vV`, e.g. `1.96.0`.
     pub version: String,
-    /// [`SOURCE_DEBIAN`] or [`SOURCE_RUSTUP`].
+    /// `SOURCE_DEBIAN` or `SOURCE_RUSTUP`.
     pub source: String,
-    /// Chosen through [`RUSTC_ENV`].
+    /// Chosen through `KSM_HARNESS_RUSTC`.
     pub from_env: bool,
     /// Whole `rustc -vV` output (part of the sysroot stamp).
     pub version_verbose: String,
@@ -66,11 +66,11 @@ pub struct RustSysroot {
     pub rustc: PathBuf,
     pub sysroot: PathBuf,
     pub version: String,
-    /// [`SOURCE_DEBIAN`] or [`SOURCE_RUSTUP`].
+    /// `SOURCE_DEBIAN` or `SOURCE_RUSTUP`.
     pub source: String,
 }
 
-/// Which toolchain [`ensure_sysroot`] would use, without building anything
+/// Which toolchain `ensure_sysroot` would use, without building anything
 /// (for `doctor` and the report).
 pub fn probe() -> Result<Toolchain> {
     let env = std::env::var_os(RUSTC_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
