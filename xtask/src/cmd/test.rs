@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use xshell::cmd;
 
-use super::{Filter, Jobs, KernelOpts};
+use super::CellsOpts;
 use crate::arch::Arch;
 use crate::matrix::{self, Cell, CellId, MatrixFile, Scenario, Selection, Variant};
 use crate::report::{self, CellResult};
@@ -18,16 +18,12 @@ use crate::verdict::{Check, Outcome};
 #[derive(clap::Args)]
 pub struct Test {
     #[command(flatten)]
-    filter: Filter,
-    #[command(flatten)]
-    jobs: Jobs,
-    #[command(flatten)]
-    opts: KernelOpts,
+    cells: CellsOpts,
 }
 
 impl Test {
     pub fn run(self) -> Result<i32> {
-        let o = self.opts.options(self.jobs.jobs);
+        let o = self.cells.options();
         eprintln!("== host tests: cargo test --workspace --locked");
         let sh = crate::tools::shell()?;
         sh.change_dir(crate::paths::repo_root());
@@ -37,16 +33,16 @@ impl Test {
         // and the merged report must hold every planned cell once, in plan order.
         eprintln!("== real boots: the matrix, as shards 1/2 and 2/2, then report merge");
         let m = o.load_matrix()?;
-        let selection = self.filter.selection();
+        let selection = self.cells.filter.selection();
         let planned: Vec<CellId> = matrix::select(&m, &selection)?.iter().map(Cell::id).collect();
         let mut shard_dirs = Vec::new();
         for i in 1..=2 {
             let cells = matrix::select(&m, &Selection { shard: Some((i, 2)), ..selection.clone() })?;
             if !cells.is_empty() {
-                shard_dirs.push(super::matrix::run_matrix(&o, &self.opts, &m, cells)?.1);
+                shard_dirs.push(super::matrix::run_matrix(&o, &self.cells.kernel, &m, cells)?.1);
             }
         }
-        let dir = self.opts.results.stamped("test");
+        let dir = self.cells.kernel.results.stamped("test");
         let r = report::merge(&dir, &shard_dirs)?;
         println!("{}", report::table(&r));
         let merged: Vec<CellId> = r.cells.iter().map(|c| c.id.clone()).collect();
@@ -55,7 +51,7 @@ impl Test {
         let fail = r.cells.len() - pass + r.not_run.len();
         println!("results: {}", dir.display());
         eprintln!("== mutant kernels: each must be judged as the matrix says, never PASS");
-        let mutants = super::mutants::run_mutants(&o, &m, &self.filter, &dir.join("mutants"))?;
+        let mutants = super::mutants::run_mutants(&o, &m, &self.cells.filter, &dir.join("mutants"))?;
         let mutants_missed = mutants.iter().filter(|(ok, _)| !ok).count();
         super::print_mutants(&mutants);
         eprintln!(

@@ -226,18 +226,10 @@ fn rust_crate(req: &BuildRequest) -> Result<PathBuf> {
         let sh = tools::shell()?;
         cmd!(sh, "cp -a {own} {copy}").quiet().run().context("copying rust-ksm for its patches")?;
         for p in &patches {
-            let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p)
-                .dir(&root)
-                .stderr_to_stdout()
-                .stdout_capture()
-                .unchecked()
-                .run()?;
-            if !out.status.success() {
-                bail!(
-                    "Rust patch {} does not apply to rust-ksm:\n{}",
-                    p.display(),
-                    String::from_utf8_lossy(&out.stdout)
-                );
+            let (applies, output) =
+                tools::merged_output(duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p).dir(&root))?;
+            if !applies {
+                bail!("Rust patch {} does not apply to rust-ksm:\n{}", p.display(), output);
             }
         }
         std::fs::write(

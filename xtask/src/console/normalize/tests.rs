@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn n(s: &[u8]) -> (String, Option<Caller>) {
