@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
+use crate::outcome::Outcome;
 
 mod select;
 
@@ -192,7 +193,7 @@ pub struct Mutant {
     pub rust_patches: Vec<PathBuf>,
     #[serde(default = "default_mutant_scenario")]
     pub scenario: Scenario,
-    pub outcome: crate::verdict::Outcome,
+    pub outcome: Outcome,
     /// The verdict check that must fail on it.
     pub check: String,
 }
@@ -326,7 +327,7 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
         if mu.patches.is_empty() && mu.rust_patches.is_empty() {
             bail!("{origin}: mutant {name} has no patches: it would be its base variant, which must pass");
         }
-        if mu.outcome == crate::verdict::Outcome::Pass {
+        if mu.outcome == Outcome::Pass {
             bail!("{origin}: mutant {name} expects PASS: a mutant is a kernel the harness must not pass");
         }
     }
