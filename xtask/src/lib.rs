@@ -1,7 +1,9 @@
-//! ksm-hotremove-harness: config -> build -> boot -> console -> verdict -> report.
+//! ksm-hotremove-harness: matrix (cells) -> kernel (build) -> vm (boot) -> console (findings)
+//! -> verdict -> report, one cell end to end in `runner`; the subcommands in `cmd`.
 //!
-//! Pure stages (`kconfig`, `matrix`, `console`, `verdict`) take data and return data; only
-//! `build`, `image`, `runner`, `qmp` and `report` touch processes and files.
+//! Pure stages (`matrix`, `console`, `lockout`, `verdict`, the Kconfig checks in `kernel`) take
+//! data and return data; only `kernel`, `vm`, `runner` and `report` touch processes and files.
+//! `tools`, `cache`, `paths`, `util`, `arch` are the low helpers: they import nothing above them.
 
 pub mod arch;
 pub mod cache;
@@ -13,6 +15,7 @@ pub mod known;
 pub mod lockout;
 pub mod matrix;
 pub mod mutants;
+pub mod outcome;
 pub mod paths;
 pub mod progress;
 pub mod report;

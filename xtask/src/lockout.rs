@@ -89,18 +89,24 @@ impl Evidence {
 /// Measures the lockout in a guest's trace. `must_call`: functions whose calls inside the
 /// memory callback prove the variant's code ran.
 pub fn analyze(trace: &[TraceEvent], must_call: &[String]) -> Evidence {
-    let mut ev = Evidence::default();
     let mut events: Vec<&TraceEvent> = trace.iter().collect();
     events.sort_by(|a, b| a.t.total_cmp(&b.t));
+    let batches = batches(&events);
+    let (windows, calls_in_callback) = windows(&events, &batches, must_call);
+    let run_writes = run_writes(&events, &windows);
+    Evidence { windows, run_writes, batches, calls_in_callback }
+}
 
-    // ksmd's batches: ticks whose cursor moved since the last cursor any event showed.
+/// ksmd's batches: ticks whose cursor moved since the last cursor any event showed.
+fn batches(events: &[&TraceEvent]) -> Vec<f64> {
+    let mut batches = Vec::new();
     let mut last: Option<Cursor> = None;
-    for e in &events {
+    for e in events {
         let c = match &e.kind {
             TraceKind::Callback { cursor, .. } | TraceKind::CallbackReturn { cursor, .. } => Some(*cursor),
             TraceKind::Tick { cursor } => {
                 if last.is_some_and(|l| l != *cursor) {
-                    ev.batches.push(e.t);
+                    batches.push(e.t);
                 }
                 Some(*cursor)
             }
@@ -108,13 +114,19 @@ pub fn analyze(trace: &[TraceEvent], must_call: &[String]) -> Evidence {
         };
         last = c.or(last);
     }
+    batches
+}
 
-    // Windows: GOING_OFFLINE entry -> its return -> the next OFFLINE/CANCEL entry. The chain
-    // runs under the notifier rwsem, so callbacks never interleave with each other.
+/// Windows: GOING_OFFLINE entry -> its return -> the next OFFLINE/CANCEL entry. The chain runs
+/// under the notifier rwsem, so callbacks never interleave with each other. Also the calls of
+/// each `must_call` function made while the callback ran.
+fn windows(events: &[&TraceEvent], batches: &[f64], must_call: &[String]) -> (Vec<Window>, BTreeMap<String, usize>) {
+    let mut windows = Vec::new();
+    let mut calls: BTreeMap<String, usize> = must_call.iter().map(|f| (f.clone(), 0)).collect();
     let mut open: Option<(f64, f64, u64, Cursor)> = None;
     let mut going_entered: Option<f64> = None;
     let mut in_callback = false;
-    for e in &events {
+    for e in events {
         match &e.kind {
             TraceKind::Callback { action, cursor, .. } => {
                 in_callback = true;
@@ -123,7 +135,7 @@ pub fn analyze(trace: &[TraceEvent], must_call: &[String]) -> Evidence {
                 } else if *action == MEM_OFFLINE || *action == MEM_CANCEL_OFFLINE {
                     if let Some((entered, start, run, c0)) = open.take() {
                         let closed_by = if *action == MEM_OFFLINE { WindowEnd::Offline } else { WindowEnd::Cancel };
-                        ev.windows.push(window(&ev.batches, entered, start, Some(e.t), closed_by, run, c0 != *cursor));
+                        windows.push(window(batches, entered, start, Some(e.t), closed_by, run, c0 != *cursor));
                     }
                 }
             }
@@ -134,41 +146,41 @@ pub fn analyze(trace: &[TraceEvent], must_call: &[String]) -> Evidence {
                 }
             }
             TraceKind::Call { function } if in_callback && must_call.contains(function) => {
-                *ev.calls_in_callback.entry(function.clone()).or_default() += 1;
+                *calls.entry(function.clone()).or_default() += 1;
             }
             _ => {}
         }
     }
     if let Some((entered, start, run, _)) = open {
-        ev.windows.push(window(&ev.batches, entered, start, None, WindowEnd::Open, run, false));
+        windows.push(window(batches, entered, start, None, WindowEnd::Open, run, false));
     }
-    for f in must_call {
-        ev.calls_in_callback.entry(f.clone()).or_default();
-    }
+    (windows, calls)
+}
 
-    // run writes: each entry paired with the next return in the same task.
+/// Writes to `run`: each entry paired with the next return in the same task, and the window
+/// it was issued in (after MEM_GOING_OFFLINE was entered, before the window closed).
+fn run_writes(events: &[&TraceEvent], windows: &[Window]) -> Vec<RunWrite> {
+    let mut writes = Vec::new();
     let mut pending: BTreeMap<u64, f64> = BTreeMap::new();
-    for e in &events {
+    for e in events {
         match e.kind {
             TraceKind::RunStore => {
                 pending.insert(e.pid, e.t);
             }
             TraceKind::RunStoreReturn { .. } => {
                 if let Some(entered) = pending.remove(&e.pid) {
-                    ev.run_writes.push(RunWrite { entered, returned: Some(e.t), window: None });
+                    writes.push(RunWrite { entered, returned: Some(e.t), window: None });
                 }
             }
             _ => {}
         }
     }
-    ev.run_writes.extend(pending.into_values().map(|entered| RunWrite { entered, returned: None, window: None }));
-    ev.run_writes.sort_by(|a, b| a.entered.total_cmp(&b.entered));
-    for w in &mut ev.run_writes {
-        // Issued inside: after MEM_GOING_OFFLINE was entered, before the window closed.
-        w.window =
-            ev.windows.iter().position(|win| w.entered >= win.entered && win.end.is_none_or(|end| w.entered < end));
+    writes.extend(pending.into_values().map(|entered| RunWrite { entered, returned: None, window: None }));
+    writes.sort_by(|a, b| a.entered.total_cmp(&b.entered));
+    for w in &mut writes {
+        w.window = windows.iter().position(|win| w.entered >= win.entered && win.end.is_none_or(|end| w.entered < end));
     }
-    ev
+    writes
 }
 
 fn window(

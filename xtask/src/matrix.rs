@@ -7,6 +7,11 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
+use crate::outcome::Outcome;
+
+mod select;
+
+pub use select::{matches, parse_shard, plan, select, Selection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -27,7 +32,7 @@ impl Scenario {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     #[serde(skip_deserializing)]
@@ -151,7 +156,7 @@ fn expect_word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Expectation, D:
     Expectation::from_word(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSpec {
     #[serde(default = "default_source")]
@@ -161,7 +166,7 @@ fn default_source() -> String {
     "debian".into()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     #[serde(default = "default_mib")]
@@ -173,7 +178,7 @@ fn default_mib() -> u32 {
 
 /// A kernel the harness must never pass: a variant plus patches that break one property,
 /// the verdict it must get and the check that must say why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mutant {
     #[serde(skip_deserializing)]
@@ -188,7 +193,7 @@ pub struct Mutant {
     pub rust_patches: Vec<PathBuf>,
     #[serde(default = "default_mutant_scenario")]
     pub scenario: Scenario,
-    pub outcome: crate::verdict::Outcome,
+    pub outcome: Outcome,
     /// The verdict check that must fail on it.
     pub check: String,
 }
@@ -209,7 +214,7 @@ impl Mutant {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixFile {
     pub schema: u32,
@@ -224,7 +229,7 @@ pub struct MatrixFile {
     pub mutants: BTreeMap<String, Mutant>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Cell {
     pub arch: Arch,
     pub variant: Variant,
@@ -322,7 +327,7 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
         if mu.patches.is_empty() && mu.rust_patches.is_empty() {
             bail!("{origin}: mutant {name} has no patches: it would be its base variant, which must pass");
         }
-        if mu.outcome == crate::verdict::Outcome::Pass {
+        if mu.outcome == Outcome::Pass {
             bail!("{origin}: mutant {name} expects PASS: a mutant is a kernel the harness must not pass");
         }
     }
@@ -334,89 +339,8 @@ pub fn load(path: &Path) -> Result<MatrixFile> {
     parse(&text, &path.display().to_string())
 }
 
-/// A filter term: `s390x`, `prefix`, `cancel`, or `arch=s390x` / `variant=prefix` / `scenario=cancel`.
-pub fn matches(cell: &Cell, term: &str) -> bool {
-    match term.split_once('=') {
-        Some(("arch", v)) => cell.arch.name() == v,
-        Some(("variant", v)) => cell.variant.name == v,
-        Some(("scenario", v)) => cell.scenario.name() == v,
-        Some(_) => false,
-        None => {
-            term == cell.arch.name()
-                || term == cell.variant.name
-                || term == cell.scenario.name()
-                || term == cell.id().to_string()
-        }
-    }
-}
-
-/// Cells in a stable order (arch, variant, scenario) so that builds of one arch stay together.
-/// `only`: each term is a comma list; a cell must match every --only given (any item of it).
-pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
-    let mut cells = Vec::new();
-    for &arch in &m.arches {
-        for v in m.variants.values() {
-            for &scenario in &m.scenarios {
-                let cell = Cell {
-                    arch,
-                    variant: v.clone(),
-                    scenario,
-                    expectation: v.expectation(scenario),
-                    timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
-                    mib: m.workload.mib,
-                };
-                let keep = only.iter().all(|o| o.split(',').any(|t| matches(&cell, t.trim())))
-                    && !skip.iter().any(|s| s.split(',').any(|t| matches(&cell, t.trim())));
-                if keep {
-                    cells.push(cell);
-                }
-            }
-        }
-    }
-    cells
-}
-
 pub fn default_path(repo: &Path) -> PathBuf {
     repo.join("configs/matrix.yaml")
-}
-
-/// Which cells of the plan run: `--only`/`--skip` terms (see [`plan`]), `--cell` ids, and
-/// `--shard I/N`.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub only: Vec<String>,
-    pub skip: Vec<String>,
-    pub cells: Vec<String>,
-    pub shard: Option<(usize, usize)>,
-}
-
-pub fn select(m: &MatrixFile, s: &Selection) -> Result<Vec<Cell>> {
-    let mut cells = plan(m, &s.only, &s.skip);
-    if !s.cells.is_empty() {
-        for id in &s.cells {
-            if !cells.iter().any(|c| c.id().to_string() == *id) {
-                bail!("no cell {id:?} in the matrix (see `cargo xtask matrix --list`)");
-            }
-        }
-        cells.retain(|c| s.cells.contains(&c.id().to_string()));
-    }
-    if let Some((i, n)) = s.shard {
-        // Contiguous shards keep one arch's cells together, so each shard builds as few trees as possible.
-        let per = cells.len().div_ceil(n);
-        cells = cells.into_iter().skip((i - 1) * per).take(per).collect();
-    }
-    Ok(cells)
-}
-
-/// `I/N` with 1 <= I <= N.
-pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (i, n) = s.split_once('/').ok_or("use I/N, e.g. 1/2")?;
-    let (i, n): (usize, usize) =
-        (i.parse().map_err(|_| "I must be a number")?, n.parse().map_err(|_| "N must be a number")?);
-    if n == 0 || i == 0 || i > n {
-        return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
-    }
-    Ok((i, n))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Host commands, the lowest layer (it imports nothing from this crate): finding them
 //! ([`which`], [`require_cmd`] with the package that provides each), one-shot commands
-//! ([`shell`] for xshell's `cmd!`), and the one way to start a long-running child, [`Group`]:
+//! ([`shell`] for xshell's `cmd!`, [`merged_output`] when stderr and stdout tell one story),
+//! and the one way to start a long-running child, [`Group`]:
 //! QEMU and make run in their own process group so that a timeout, Ctrl-C or SIGTERM kills the
 //! whole tree (QEMU's helpers, make's compilers), never just the leader. A signal sets a flag
 //! the runners poll so the report is still written.
@@ -52,6 +53,13 @@ pub fn require_cmd(cmd: &str) -> Result<()> {
     }
     let pkg = package_of(cmd).unwrap_or("(unknown package)");
     bail!("`{cmd}` is not installed: run `cargo xtask setup` or `apt-get install -y {pkg}`")
+}
+
+/// Runs a one-shot command to its end with stderr merged into stdout (the way a terminal shows
+/// it, for error messages): whether it succeeded, and what it printed.
+pub fn merged_output(expr: duct::Expression) -> std::io::Result<(bool, String)> {
+    let out = expr.stderr_to_stdout().stdout_capture().unchecked().run()?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 /// A shell for one-shot commands: `xshell::cmd!(sh, "...")`, then `.read()`, `.output()`, or

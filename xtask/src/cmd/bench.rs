@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::{Filter, Jobs, KernelOpts};
+use super::CellsOpts;
 use crate::arch::Arch;
 use crate::cache::Cache;
 use crate::matrix;
@@ -17,18 +17,14 @@ pub struct Bench {
     #[arg(long)]
     cold: bool,
     #[command(flatten)]
-    filter: Filter,
-    #[command(flatten)]
-    jobs: Jobs,
-    #[command(flatten)]
-    opts: KernelOpts,
+    cells: CellsOpts,
 }
 
 impl Bench {
     pub fn run(self) -> Result<i32> {
-        let o = self.opts.options(self.jobs.jobs);
+        let o = self.cells.options();
         let m = o.load_matrix()?;
-        let out = self.opts.results.stamped("bench");
+        let out = self.cells.kernel.results.stamped("bench");
         std::fs::create_dir_all(&out)?;
         let mut runs = Vec::new();
         let cold_cache = Cache::new(out.join("cold-cache"));
@@ -49,7 +45,7 @@ impl Bench {
                 }
             }
             let t0 = std::time::Instant::now();
-            let cells = matrix::select(&m, &self.filter.selection())?;
+            let cells = matrix::select(&m, &self.cells.filter.selection())?;
             let r = runner::run_cells(&Options { cache, ..o.clone() }, &m, cells, &out.join(name))?;
             let wall = t0.elapsed().as_secs_f64();
             let mut stages: BTreeMap<String, f64> = Default::default();

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::{Filter, Jobs, KernelOpts};
+use super::{CellsOpts, KernelOpts};
 use crate::matrix::{self, Cell, MatrixFile, Selection};
 use crate::report::{self, Results};
 use crate::runner::{self, Options};
@@ -13,8 +13,6 @@ use crate::verdict::Outcome;
 /// Run the matrix (configs/matrix.yaml) and write the report
 #[derive(clap::Args)]
 pub struct Matrix {
-    #[command(flatten)]
-    filter: Filter,
     /// Print the cells instead of running them
     #[arg(long)]
     list: bool,
@@ -28,16 +26,14 @@ pub struct Matrix {
     #[arg(long, value_parser = matrix::parse_shard)]
     shard: Option<(usize, usize)>,
     #[command(flatten)]
-    jobs: Jobs,
-    #[command(flatten)]
-    opts: KernelOpts,
+    cells: CellsOpts,
 }
 
 impl Matrix {
     pub fn run(self) -> Result<i32> {
-        let o = self.opts.options(self.jobs.jobs);
+        let o = self.cells.options();
         let m = o.load_matrix()?;
-        let selection = Selection { cells: self.cell.clone(), shard: self.shard, ..self.filter.selection() };
+        let selection = Selection { cells: self.cell.clone(), shard: self.shard, ..self.cells.filter.selection() };
         let cells = matrix::select(&m, &selection)?;
         if self.list {
             return list(&cells, self.format == "json").map(|_| 0);
@@ -45,14 +41,14 @@ impl Matrix {
         if cells.is_empty() {
             bail!("no cells selected (check --only/--skip/--cell/--shard)");
         }
-        let whole = matrix::select(&m, &Selection { cells: vec![], shard: None, ..self.filter.selection() })?;
+        let whole = matrix::select(&m, &Selection { cells: vec![], shard: None, ..self.cells.filter.selection() })?;
         let part = match (self.shard, self.cell.is_empty()) {
             (Some((i, n)), _) => format!("shard {i}/{n}"),
             (None, false) => format!("cells {}", self.cell.join(",")),
             (None, true) => "all".into(),
         };
         let plan = report::Plan::new(&o.matrix, whole.iter().map(|c| c.id().to_string()).collect(), part);
-        let (results, dir) = run_matrix(&o, &self.opts, &m, cells, &plan)?;
+        let (results, dir) = run_matrix(&o, &self.cells.kernel, &m, cells, &plan)?;
         println!("{}", report::table(&results));
         println!("outcome: {}   results: {}", results.outcome.name(), dir.display());
         Ok(if results.outcome == Outcome::Pass && !results.interrupted { 0 } else { 1 })

@@ -3,6 +3,9 @@
 //! Options shared by several commands are small structs flattened into the commands that use
 //! them, so every command offers exactly the options it reads.
 
+// The doc comments are the help texts, which write placeholders as <repo>, <results>.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -98,12 +101,22 @@ impl KernelOpts {
     }
 }
 
-/// For the commands that run several cells.
+/// The options of the commands that run several cells: which, how many at once, and how.
 #[derive(clap::Args)]
-pub struct Jobs {
+pub struct CellsOpts {
+    #[command(flatten)]
+    filter: Filter,
     /// Cells run at once, one lane per arch (default 1: cells one after another)
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    #[command(flatten)]
+    kernel: KernelOpts,
+}
+
+impl CellsOpts {
+    fn options(&self) -> runner::Options {
+        self.kernel.options(self.jobs)
+    }
 }
 
 /// Which cells: `--only` and `--skip` terms.

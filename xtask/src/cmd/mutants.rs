@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use super::{Filter, Jobs, KernelOpts};
+use super::{CellsOpts, Filter};
 use crate::matrix::MatrixFile;
 use crate::runner::{self, Options};
 
@@ -13,20 +13,16 @@ use crate::runner::{self, Options};
 #[derive(clap::Args)]
 pub struct Mutants {
     #[command(flatten)]
-    filter: Filter,
-    #[command(flatten)]
-    jobs: Jobs,
-    #[command(flatten)]
-    opts: KernelOpts,
+    cells: CellsOpts,
 }
 
 impl Mutants {
     /// Exit 0 when every mutant was caught.
     pub fn run(self) -> Result<i32> {
-        let o = self.opts.options(self.jobs.jobs);
+        let o = self.cells.options();
         let m = o.load_matrix()?;
-        let dir = self.opts.results.stamped("mutants");
-        let res = run_mutants(&o, &m, &self.filter, &dir)?;
+        let dir = self.cells.kernel.results.stamped("mutants");
+        let res = run_mutants(&o, &m, &self.cells.filter, &dir)?;
         super::print_mutants(&res);
         let missed = res.iter().filter(|(ok, _)| !ok).count();
         println!("mutants: {} caught, {missed} missed   results: {}", res.len() - missed, dir.display());

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use xshell::cmd;
 
-use super::{Filter, Jobs, KernelOpts};
+use super::CellsOpts;
 use crate::arch::Arch;
 use crate::matrix::{self, Cell, CellId, MatrixFile, Scenario, Selection, Variant};
 use crate::report::{self, CellResult};
@@ -18,16 +18,12 @@ use crate::verdict::{Check, Outcome};
 #[derive(clap::Args)]
 pub struct Test {
     #[command(flatten)]
-    filter: Filter,
-    #[command(flatten)]
-    jobs: Jobs,
-    #[command(flatten)]
-    opts: KernelOpts,
+    cells: CellsOpts,
 }
 
 impl Test {
     pub fn run(self) -> Result<i32> {
-        let o = self.opts.options(self.jobs.jobs);
+        let o = self.cells.options();
         eprintln!("== host tests: cargo test --workspace --locked");
         let sh = crate::tools::shell()?;
         sh.change_dir(crate::paths::repo_root());
@@ -60,7 +56,7 @@ impl Test {
         // and the merged report must hold every planned cell once, in plan order.
         eprintln!("== real boots: the matrix, as shards 1/2 and 2/2, then report merge");
         let m = o.load_matrix()?;
-        let selection = self.filter.selection();
+        let selection = self.cells.filter.selection();
         let planned: Vec<CellId> = matrix::select(&m, &selection)?.iter().map(Cell::id).collect();
         let planned_ids: Vec<String> = planned.iter().map(CellId::to_string).collect();
         let mut shard_dirs = Vec::new();
@@ -70,10 +66,10 @@ impl Test {
             if !cells.is_empty() {
                 shard_cells.push(cells.iter().map(|c| c.id().to_string()).collect());
                 let plan = report::Plan::new(&o.matrix, planned_ids.clone(), format!("shard {i}/2"));
-                shard_dirs.push(super::matrix::run_matrix(&o, &self.opts, &m, cells, &plan)?.1);
+                shard_dirs.push(super::matrix::run_matrix(&o, &self.cells.kernel, &m, cells, &plan)?.1);
             }
         }
-        let dir = self.opts.results.stamped("test");
+        let dir = self.cells.kernel.results.stamped("test");
         // The CI rehearsal: the shard folders moved elsewhere (as if downloaded from other
         // machines) and merged there; then merged again without the last shard.
         let away = dir.join("shards-moved");
@@ -96,7 +92,7 @@ impl Test {
         let (html_ok, html_line) =
             crate::html::browser::suite_check(&dir, &planned.iter().map(CellId::to_string).collect::<Vec<_>>());
         eprintln!("== mutant kernels: each must be judged as the matrix says, never PASS");
-        let mutants = super::mutants::run_mutants(&o, &m, &self.filter, &dir.join("mutants"))?;
+        let mutants = super::mutants::run_mutants(&o, &m, &self.cells.filter, &dir.join("mutants"))?;
         let mutants_missed = mutants.iter().filter(|(ok, _)| !ok).count();
         super::print_mutants(&mutants);
         eprintln!(

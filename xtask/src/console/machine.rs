@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use super::headers::{self, Body, HeaderMatch};
+use super::lines::{is_cut_here, is_separator};
 use super::normalize::{normalize, Caller};
-use super::report::{is_cut_here, is_separator, Absorb, Report, Step};
+use super::report::{Absorb, Report, Step};
 use super::{Analysis, Category, Finding, Kind, MAX_FINDINGS};
 
 /// Reports open at once (one per caller id); the least recently fed is closed beyond it.

@@ -8,10 +8,12 @@
 //!
 //! Pipeline, one module per job:
 //! `reader` (bounded lines) -> `normalize` (strip timestamps, caller ids, syslog, loglevel,
-//! ANSI) -> `headers` (table: which line opens which report) -> `report` (per-report state
-//! machine, body recognition) with `lockdep` (lockdep sections) and `frames` (stack lines,
-//! symbol normalization, noise frames) -> `identity` (titles, fingerprints) -> `machine`
-//! (routing by caller id, absorption, dedup). `cli` is `cargo xtask analyze`.
+//! ANSI) -> `headers` (table: which line opens which report, and its [`Kind`]) -> `report`
+//! (per-report state machine: `lines` says what a body line is, `trace` collects the call
+//! trace, `report::finish` makes the finding) with `lockdep` (lockdep sections, its phrase
+//! table, lock descriptions) and `frames` (stack lines, symbol normalization, noise frames) ->
+//! `identity` (titles, fingerprints) -> `machine` (routing by caller id, absorption, dedup).
+//! `cli` is `cargo xtask analyze`.
 //!
 //! # Findings
 //!
@@ -111,11 +113,13 @@ mod frames;
 mod headers;
 mod identity;
 mod kind;
+mod lines;
 mod lockdep;
 mod machine;
 mod normalize;
 mod reader;
 mod report;
+mod trace;
 
 use serde::{Deserialize, Serialize};
 

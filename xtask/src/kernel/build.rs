@@ -96,76 +96,8 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     stage("patch");
     let series = patches::expand(&req.variant.patch_paths(req.repo))?;
     patches::switch(&tree, &req.src.pristine, &series)?;
-
     stage("configure");
-    let mut files = kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo));
-    if !req.lockout_evidence {
-        files.retain(|f| !f.ends_with(kconfig::LOCKOUT_EVIDENCE));
-    }
-    let frags = kconfig::load(files)?;
-    let out = req.cache.build_tree(&req.src.id, req.arch, &frags.hash);
-    std::fs::create_dir_all(&out)?;
-    let config = out.join(".config");
-    let stamp = out.join(".ksmh-configured");
-    if !(stamp.exists() && config.exists()) {
-        let _ = std::fs::remove_file(&stamp);
-        // allnoconfig, not tinyconfig: tinyconfig turns PRINTK off.
-        run_logged(
-            make_cmd(m, &tree, &out, req.cache, &["allnoconfig".into()]),
-            &req.out_dir.join("kconfig-allnoconfig.log"),
-            "make allnoconfig",
-        )?;
-        let mut merge_args: Vec<String> =
-            vec!["-m".into(), "-O".into(), out.display().to_string(), config.display().to_string()];
-        merge_args.extend(frags.files.iter().map(|f| f.display().to_string()));
-        let merge = duct::cmd(tree.join("scripts/kconfig/merge_config.sh"), &merge_args)
-            .dir(&tree)
-            .env("ARCH", m.kernel_arch)
-            .env("CROSS_COMPILE", m.cross_prefix);
-        run_logged(merge, &req.out_dir.join("kconfig-merge.log"), "merge_config.sh")?;
-        run_logged(
-            make_cmd(m, &tree, &out, req.cache, &["olddefconfig".into()]),
-            &req.out_dir.join("kconfig-olddefconfig.log"),
-            "make olddefconfig",
-        )?;
-    }
-    let final_cfg = kconfig::parse(&std::fs::read_to_string(&config).context("reading the final .config")?);
-    let mismatches = kconfig::verify(&frags.requested, &final_cfg);
-    if !mismatches.is_empty() {
-        let kout = ["kconfig-merge.log", "kconfig-olddefconfig.log"]
-            .iter()
-            .map(|f| std::fs::read_to_string(req.out_dir.join(f)).unwrap_or_default())
-            .collect::<String>();
-        let lines: Vec<String> = mismatches
-            .iter()
-            .map(|mm| match kconfig::explain(&mm.symbol, &kout) {
-                Some(why) => format!("  {mm} ({why})"),
-                None => match kconfig::find_dependencies(&tree, &mm.symbol) {
-                    Some(d) => format!("  {mm} (unmet dependencies: {d})"),
-                    None => format!("  {mm} (no Kconfig in this tree declares it)"),
-                },
-            })
-            .collect();
-        let _ = std::fs::remove_file(&stamp);
-        let files: Vec<String> = frags.files.iter().map(|f| f.display().to_string()).collect();
-        let evidence = frags.files.iter().find(|f| f.ends_with(kconfig::LOCKOUT_EVIDENCE));
-        let tracing = evidence
-            .and_then(|f| kconfig::load(vec![f.clone()]).ok())
-            .is_some_and(|e| mismatches.iter().any(|mm| e.requested.contains_key(&mm.symbol)));
-        let hint = if tracing {
-            "\nthe lockout evidence needs kernel tracing; without it, run with --no-lockout-evidence (lockout-held is then SKIPPED)"
-        } else {
-            ""
-        };
-        bail!(
-            "Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}{hint}",
-            config.display(),
-            lines.join("\n"),
-            files.join(" ")
-        );
-    }
-    std::fs::write(&stamp, &frags.hash)?;
-    std::fs::copy(&config, req.out_dir.join("config"))?;
+    let out = configure(req, &tree)?;
 
     let mut extra: Vec<String> = vec![format!("-j{}", req.jobs)];
     if req.variant.rust {
@@ -184,6 +116,88 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
         bail!("the build finished but left no {}; see {}", image.display(), log.display());
     }
     Ok(Built { relinked: mtime(&image) != before, build_dir: out, image, seconds: t0.elapsed().as_secs_f64() })
+}
+
+/// The build tree of the variant's Kconfig fragments, with a `.config` that has every symbol
+/// they ask for (made once per tree: allnoconfig, the fragments merged, olddefconfig).
+fn configure(req: &BuildRequest, tree: &Path) -> Result<PathBuf> {
+    let m = req.arch.machine();
+    let mut files = kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo));
+    if !req.lockout_evidence {
+        files.retain(|f| !f.ends_with(kconfig::LOCKOUT_EVIDENCE));
+    }
+    let frags = kconfig::load(files)?;
+    let out = req.cache.build_tree(&req.src.id, req.arch, &frags.hash);
+    std::fs::create_dir_all(&out)?;
+    let config = out.join(".config");
+    let stamp = out.join(".ksmh-configured");
+    if !(stamp.exists() && config.exists()) {
+        let _ = std::fs::remove_file(&stamp);
+        let log = |name: &str| req.out_dir.join(format!("kconfig-{name}.log"));
+        // allnoconfig, not tinyconfig: tinyconfig turns PRINTK off.
+        let allnoconfig = make_cmd(m, tree, &out, req.cache, &["allnoconfig".into()]);
+        run_logged(allnoconfig, &log("allnoconfig"), "make allnoconfig")?;
+        let mut merge_args: Vec<String> =
+            vec!["-m".into(), "-O".into(), out.display().to_string(), config.display().to_string()];
+        merge_args.extend(frags.files.iter().map(|f| f.display().to_string()));
+        let merge = duct::cmd(tree.join("scripts/kconfig/merge_config.sh"), &merge_args)
+            .dir(tree)
+            .env("ARCH", m.kernel_arch)
+            .env("CROSS_COMPILE", m.cross_prefix);
+        run_logged(merge, &log("merge"), "merge_config.sh")?;
+        let olddefconfig = make_cmd(m, tree, &out, req.cache, &["olddefconfig".into()]);
+        run_logged(olddefconfig, &log("olddefconfig"), "make olddefconfig")?;
+    }
+    let final_cfg = kconfig::parse(&std::fs::read_to_string(&config).context("reading the final .config")?);
+    let mismatches = kconfig::verify(&frags.requested, &final_cfg);
+    if !mismatches.is_empty() {
+        let _ = std::fs::remove_file(&stamp);
+        bail!(dropped_symbols(req, tree, &frags, &config, &mismatches));
+    }
+    std::fs::write(&stamp, &frags.hash)?;
+    std::fs::copy(&config, req.out_dir.join("config"))?;
+    Ok(out)
+}
+
+/// Which requested symbols Kconfig dropped and why (its own warning, else the `depends on`
+/// lines of the symbol), the fragments to fix, and the way out when tracing is what is missing.
+fn dropped_symbols(
+    req: &BuildRequest,
+    tree: &Path,
+    frags: &kconfig::Fragments,
+    config: &Path,
+    mismatches: &[kconfig::Mismatch],
+) -> String {
+    let kout = ["kconfig-merge.log", "kconfig-olddefconfig.log"]
+        .iter()
+        .map(|f| std::fs::read_to_string(req.out_dir.join(f)).unwrap_or_default())
+        .collect::<String>();
+    let lines: Vec<String> = mismatches
+        .iter()
+        .map(|mm| match kconfig::explain(&mm.symbol, &kout) {
+            Some(why) => format!("  {mm} ({why})"),
+            None => match kconfig::find_dependencies(tree, &mm.symbol) {
+                Some(d) => format!("  {mm} (unmet dependencies: {d})"),
+                None => format!("  {mm} (no Kconfig in this tree declares it)"),
+            },
+        })
+        .collect();
+    let files: Vec<String> = frags.files.iter().map(|f| f.display().to_string()).collect();
+    let evidence = frags.files.iter().find(|f| f.ends_with(kconfig::LOCKOUT_EVIDENCE));
+    let tracing = evidence
+        .and_then(|f| kconfig::load(vec![f.clone()]).ok())
+        .is_some_and(|e| mismatches.iter().any(|mm| e.requested.contains_key(&mm.symbol)));
+    let hint = if tracing {
+        "\nthe lockout evidence needs kernel tracing; without it, run with --no-lockout-evidence (lockout-held is then SKIPPED)"
+    } else {
+        ""
+    };
+    format!(
+        "Kconfig dropped requested symbols in {}:\n{}\nfix the fragments: {}{hint}",
+        config.display(),
+        lines.join("\n"),
+        files.join(" ")
+    )
 }
 
 /// The rust-ksm crate the kernel compiles: the repo's own, or a patched copy of it (a Rust
@@ -212,18 +226,10 @@ fn rust_crate(req: &BuildRequest) -> Result<PathBuf> {
         let sh = tools::shell()?;
         cmd!(sh, "cp -a {own} {copy}").quiet().run().context("copying rust-ksm for its patches")?;
         for p in &patches {
-            let out = duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p)
-                .dir(&root)
-                .stderr_to_stdout()
-                .stdout_capture()
-                .unchecked()
-                .run()?;
-            if !out.status.success() {
-                bail!(
-                    "Rust patch {} does not apply to rust-ksm:\n{}",
-                    p.display(),
-                    String::from_utf8_lossy(&out.stdout)
-                );
+            let (applies, output) =
+                tools::merged_output(duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p).dir(&root))?;
+            if !applies {
+                bail!("Rust patch {} does not apply to rust-ksm:\n{}", p.display(), output);
             }
         }
         std::fs::write(

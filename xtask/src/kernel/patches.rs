@@ -112,12 +112,9 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
         if files.is_empty() {
             bail!("{} is not a unified diff (no +++ lines)", p.display());
         }
-        let check = duct::cmd!("patch", "-p1", "--dry-run", "--forward", "--batch", "-d", tree, "-i", p)
-            .stderr_to_stdout()
-            .stdout_capture()
-            .unchecked()
-            .run()?;
-        if !check.status.success() {
+        let (applies, output) =
+            tools::merged_output(duct::cmd!("patch", "-p1", "--dry-run", "--forward", "--batch", "-d", tree, "-i", p))?;
+        if !applies {
             // Leave the tree as pristine as we found it, then say which patch and hunk.
             restore(tree, pristine, &applied)?;
             write_state(tree, &State::default())?;
@@ -125,7 +122,7 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
                 "patch {} does not apply to this kernel ({}):\n{}\nrefresh the patch against this tree (or pick a matching --kernel-src)",
                 p.display(),
                 pristine.display(),
-                String::from_utf8_lossy(&check.stdout).trim_end()
+                output.trim_end()
             );
         }
         cmd!(sh, "patch -p1 --forward --batch --no-backup-if-mismatch -s -d {tree} -i {p}")

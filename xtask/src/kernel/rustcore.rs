@@ -52,9 +52,9 @@ pub struct Toolchain {
     pub library: PathBuf,
     /// `release:` of `rustc -vV`, e.g. `1.96.0`.
     pub version: String,
-    /// [`SOURCE_DEBIAN`] or [`SOURCE_RUSTUP`].
+    /// `SOURCE_DEBIAN` or `SOURCE_RUSTUP`.
     pub source: String,
-    /// Chosen through [`RUSTC_ENV`].
+    /// Chosen through `KSM_HARNESS_RUSTC`.
     pub from_env: bool,
     /// Whole `rustc -vV` output (part of the sysroot stamp).
     pub version_verbose: String,
@@ -66,11 +66,11 @@ pub struct RustSysroot {
     pub rustc: PathBuf,
     pub sysroot: PathBuf,
     pub version: String,
-    /// [`SOURCE_DEBIAN`] or [`SOURCE_RUSTUP`].
+    /// `SOURCE_DEBIAN` or `SOURCE_RUSTUP`.
     pub source: String,
 }
 
-/// Which toolchain [`ensure_sysroot`] would use, without building anything
+/// Which toolchain `ensure_sysroot` would use, without building anything
 /// (for `doctor` and the report).
 pub fn probe() -> Result<Toolchain> {
     let env = std::env::var_os(RUSTC_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
@@ -81,83 +81,74 @@ pub fn probe() -> Result<Toolchain> {
 /// the rustc found in PATH (rustup's proxy, usually).
 fn probe_with(env_rustc: Option<&Path>, debian_rustc: &Path, path_rustc: Option<&Path>) -> Result<Toolchain> {
     if let Some(rustc) = env_rustc {
-        let (version, verbose) = rustc_version(rustc).with_context(|| format!("{RUSTC_ENV}={}", rustc.display()))?;
-        let sysroot = rustc_sysroot(rustc)?;
-        let candidates = [(rustup_library(&sysroot), SOURCE_RUSTUP), (debian_library(&version), SOURCE_DEBIAN)];
-        for (library, source) in candidates {
-            if has_core(&library) {
-                return Ok(Toolchain {
-                    rustc: rustc.to_path_buf(),
-                    library,
-                    version,
-                    source: source.into(),
-                    from_env: true,
-                    version_verbose: verbose,
-                });
-            }
-        }
-        bail!(
-            "{RUSTC_ENV}={} is rustc {version} but its library source is missing (looked in {} and {}): {}",
-            rustc.display(),
-            rustup_library(&sysroot).display(),
-            debian_library(&version).display(),
-            install_hint()
-        );
+        return from_env(rustc);
     }
-
     let mut looked = Vec::new();
-    // Debian's rustc-web with rust-web-src: what the trial runs used.
-    if debian_rustc.exists() {
-        match rustc_version(debian_rustc) {
-            Ok((version, verbose)) => {
-                let library = debian_library(&version);
-                if has_core(&library) {
-                    return Ok(Toolchain {
-                        rustc: debian_rustc.to_path_buf(),
-                        library,
-                        version,
-                        source: SOURCE_DEBIAN.into(),
-                        from_env: false,
-                        version_verbose: verbose,
-                    });
-                }
-                looked.push(format!(
-                    "{} is rustc {version} but {} is missing",
-                    debian_rustc.display(),
-                    library.display()
-                ));
-            }
-            Err(e) => looked.push(format!("{}: {e:#}", debian_rustc.display())),
-        }
-    } else {
-        looked.push(format!("no {}", debian_rustc.display()));
+    match debian(debian_rustc) {
+        Ok(t) => return Ok(t),
+        Err(why) => looked.push(why),
     }
-    // A rustup toolchain with rust-src: use the toolchain's own rustc, not
-    // the proxy, so that the sysroot and the compiler cannot drift apart.
-    match path_rustc {
-        Some(proxy) => match rustc_sysroot(proxy) {
-            Ok(sysroot) => {
-                let library = rustup_library(&sysroot);
-                let real = sysroot.join("bin/rustc");
-                let rustc = if real.exists() { real } else { proxy.to_path_buf() };
-                if has_core(&library) {
-                    let (version, verbose) = rustc_version(&rustc)?;
-                    return Ok(Toolchain {
-                        rustc,
-                        library,
-                        version,
-                        source: SOURCE_RUSTUP.into(),
-                        from_env: false,
-                        version_verbose: verbose,
-                    });
-                }
-                looked.push(format!("{} has no {}", rustc.display(), library.display()));
-            }
-            Err(e) => looked.push(format!("{}: {e:#}", proxy.display())),
-        },
-        None => looked.push("no rustc in PATH".into()),
+    match rustup(path_rustc)? {
+        Ok(t) => return Ok(t),
+        Err(why) => looked.push(why),
     }
     bail!("no Rust toolchain with its library source for the kernel object ({}): {}", looked.join("; "), install_hint())
+}
+
+/// A candidate toolchain, or why it is none (for the message that lists them all).
+type Candidate = std::result::Result<Toolchain, String>;
+
+/// `KSM_HARNESS_RUSTC`: that rustc, with rustup's library source or Debian's.
+fn from_env(rustc: &Path) -> Result<Toolchain> {
+    let (version, verbose) = rustc_version(rustc).with_context(|| format!("{RUSTC_ENV}={}", rustc.display()))?;
+    let sysroot = rustc_sysroot(rustc)?;
+    let candidates = [(rustup_library(&sysroot), SOURCE_RUSTUP), (debian_library(&version), SOURCE_DEBIAN)];
+    if let Some((library, source)) = candidates.into_iter().find(|(l, _)| has_core(l)) {
+        return Ok(toolchain(rustc.to_path_buf(), library, (version, verbose), source, true));
+    }
+    bail!(
+        "{RUSTC_ENV}={} is rustc {version} but its library source is missing (looked in {} and {}): {}",
+        rustc.display(),
+        rustup_library(&sysroot).display(),
+        debian_library(&version).display(),
+        install_hint()
+    );
+}
+
+/// Debian's rustc-web with rust-web-src: what the trial runs used.
+fn debian(rustc: &Path) -> Candidate {
+    if !rustc.exists() {
+        return Err(format!("no {}", rustc.display()));
+    }
+    let (version, verbose) = rustc_version(rustc).map_err(|e| format!("{}: {e:#}", rustc.display()))?;
+    let library = debian_library(&version);
+    if !has_core(&library) {
+        return Err(format!("{} is rustc {version} but {} is missing", rustc.display(), library.display()));
+    }
+    Ok(toolchain(rustc.to_path_buf(), library, (version, verbose), SOURCE_DEBIAN, false))
+}
+
+/// A rustup toolchain with rust-src: the toolchain's own rustc, not the proxy, so that the
+/// sysroot and the compiler cannot drift apart.
+fn rustup(proxy: Option<&Path>) -> Result<Candidate> {
+    let Some(proxy) = proxy else { return Ok(Err("no rustc in PATH".into())) };
+    let sysroot = match rustc_sysroot(proxy) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(format!("{}: {e:#}", proxy.display()))),
+    };
+    let library = rustup_library(&sysroot);
+    let real = sysroot.join("bin/rustc");
+    let rustc = if real.exists() { real } else { proxy.to_path_buf() };
+    if !has_core(&library) {
+        return Ok(Err(format!("{} has no {}", rustc.display(), library.display())));
+    }
+    let version = rustc_version(&rustc)?;
+    Ok(Ok(toolchain(rustc, library, version, SOURCE_RUSTUP, false)))
+}
+
+fn toolchain(rustc: PathBuf, library: PathBuf, version: (String, String), source: &str, from_env: bool) -> Toolchain {
+    let (version, version_verbose) = version;
+    Toolchain { rustc, library, version, source: source.into(), from_env, version_verbose }
 }
 
 fn install_hint() -> String {

@@ -11,13 +11,9 @@ use super::SCHEMA;
 use crate::matrix::Cell;
 
 fn tool_version(cmd: &str, arg: &str) -> String {
-    duct::cmd!(cmd, arg)
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .read()
+    crate::tools::merged_output(duct::cmd!(cmd, arg))
         .ok()
-        .and_then(|s| s.lines().next().map(str::to_string))
+        .and_then(|(_, s)| s.lines().next().map(str::to_string))
         .unwrap_or_else(|| "not found".into())
 }
 

@@ -62,16 +62,13 @@ pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
     std::fs::create_dir_all(&dir)?;
     tools::require_cmd(&m.gcc())?;
     let work_bin = dir.join("ksmwork");
-    let out = duct::cmd!(m.gcc(), "-static", "-O2", "-Wall", "-o", &work_bin, &work_src)
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .run()?;
-    if !out.status.success() {
+    let (compiled, output) =
+        tools::merged_output(duct::cmd!(m.gcc(), "-static", "-O2", "-Wall", "-o", &work_bin, &work_src))?;
+    if !compiled {
         bail!(
             "cross-compiling the workload failed ({}):\n{}\n(is {} installed? `cargo xtask setup`)",
             m.gcc(),
-            String::from_utf8_lossy(&out.stdout),
+            output,
             m.libc_package
         );
     }

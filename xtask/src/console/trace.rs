@@ -1,0 +1,109 @@
+//! The call trace of one report as it streams in. Frames after the first explicit trace header
+//! (`Call Trace:`, lockdep's `stack backtrace:`) are the main trace; frames before any header
+//! (KCSAN's access stacks, headerless traces) stand in when there is none. Parsed frames only.
+
+use super::frames::{self, Frame};
+
+/// Frames kept per trace.
+const MAX_FRAMES: usize = 64;
+
+#[derive(Default)]
+pub(crate) struct Trace {
+    main: Vec<String>,
+    main_irq_exit: Option<usize>,
+    prov: Vec<String>,
+    prov_irq_exit: Option<usize>,
+    /// A trace header was seen: frames go to `main`.
+    started: bool,
+    /// Frames still extend `main` (a header, a PC line or a gap ends it).
+    collecting: bool,
+    /// Consecutive lines that belong to no report since the last frame.
+    gap: u8,
+}
+
+impl Trace {
+    /// The main trace begins (lockdep's `stack backtrace:`).
+    pub(crate) fn start(&mut self) {
+        self.started = true;
+        self.collecting = true;
+    }
+
+    /// A trace header: the first begins the main trace, a later one ends it.
+    pub(crate) fn header(&mut self) {
+        if self.started {
+            self.end();
+        } else {
+            self.start();
+        }
+    }
+
+    /// `</IRQ>` and the like: the frames after it are the interrupted code's.
+    pub(crate) fn irq_exit(&mut self) {
+        if self.started {
+            self.main_irq_exit = Some(self.main.len());
+        } else {
+            self.prov_irq_exit = Some(self.prov.len());
+        }
+    }
+
+    pub(crate) fn frame(&mut self, f: Frame) {
+        if f.unreliable {
+            return;
+        }
+        if self.started {
+            if self.collecting && self.main.len() < MAX_FRAMES {
+                self.main.push(f.func);
+            }
+        } else if self.prov.len() < MAX_FRAMES {
+            self.prov.push(f.func);
+        }
+    }
+
+    /// A body line that is no frame ends the main trace, once it has frames.
+    pub(crate) fn end(&mut self) {
+        if !self.main.is_empty() {
+            self.collecting = false;
+        }
+    }
+
+    /// A line of the report: the gap closes.
+    pub(crate) fn line(&mut self) {
+        self.gap = 0;
+    }
+
+    /// A line that belongs to no report: two in a row end the main trace.
+    pub(crate) fn quiet(&mut self) {
+        if self.collecting && !self.main.is_empty() {
+            self.gap += 1;
+            if self.gap >= 2 {
+                self.collecting = false;
+            }
+        }
+    }
+
+    /// A trace began, or frames were seen.
+    pub(crate) fn seen(&self) -> bool {
+        self.started || self.has_frames()
+    }
+
+    pub(crate) fn has_frames(&self) -> bool {
+        !self.main.is_empty() || !self.prov.is_empty()
+    }
+
+    /// The frames that stand for the report: the main trace if it has any.
+    pub(crate) fn frames(&self) -> &[String] {
+        if self.main.is_empty() {
+            &self.prov
+        } else {
+            &self.main
+        }
+    }
+
+    /// The first meaningful frame after the interrupt entry: the code an interrupt stopped.
+    pub(crate) fn interrupted(&self) -> Option<String> {
+        let (frames, irq_exit) =
+            if self.main.is_empty() { (&self.prov, self.prov_irq_exit) } else { (&self.main, self.main_irq_exit) };
+        let from = irq_exit.or_else(|| frames.iter().rposition(|f| frames::is_irq_entry(f)).map(|i| i + 1))?;
+        frames[from.min(frames.len())..].iter().find(|f| !frames::is_noise(f)).cloned()
+    }
+}
