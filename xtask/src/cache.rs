@@ -44,6 +44,11 @@ impl Cache {
         self.root.join("build").join(source_id).join(format!("{}-{config_hash}", arch.name()))
     }
 
+    /// One lock file per shared thing (see `lock`).
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
     pub fn ccache(&self) -> PathBuf {
         self.root.join("ccache")
     }

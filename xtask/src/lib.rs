@@ -3,7 +3,7 @@
 //!
 //! Pure stages (`matrix`, `console`, `lockout`, `verdict`, the Kconfig checks in `kernel`) take
 //! data and return data; only `kernel`, `vm`, `runner` and `report` touch processes and files.
-//! `tools`, `cache`, `paths`, `util`, `arch` are the low helpers: they import nothing above them.
+//! `tools`, `lock`, `cache`, `paths`, `util`, `arch` are the low helpers: they import nothing above them.
 
 pub mod arch;
 pub mod cache;
@@ -12,6 +12,7 @@ pub mod console;
 pub mod html;
 pub mod kernel;
 pub mod known;
+pub mod lock;
 pub mod lockout;
 pub mod matrix;
 pub mod mutants;

@@ -25,13 +25,21 @@ enum Cmd {
     Matrix(cmd::Matrix),
     Test(cmd::Test),
     Mutants(cmd::Mutants),
+    Faults(cmd::Faults),
     Repro(cmd::Repro),
     Bench(cmd::Bench),
     Analyze(cmd::Analyze),
     Report(cmd::Report),
 }
 
+/// The hidden command of the reaper process (see `xtask::tools`).
+const REAP: &str = "__reap";
+
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(REAP) {
+        xtask::tools::reap(std::io::stdin().lock());
+        return ExitCode::SUCCESS;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -40,6 +48,9 @@ fn main() -> ExitCode {
         }
     };
     xtask::tools::install_signal_handlers();
+    if let Ok(exe) = std::env::current_exe() {
+        xtask::tools::start_reaper(&exe, &[REAP]);
+    }
     let r = match cli.cmd {
         Cmd::Setup(c) => c.run(),
         Cmd::Doctor(c) => c.run(),
@@ -48,6 +59,7 @@ fn main() -> ExitCode {
         Cmd::Matrix(c) => c.run(),
         Cmd::Test(c) => c.run(),
         Cmd::Mutants(c) => c.run(),
+        Cmd::Faults(c) => c.run(),
         Cmd::Repro(c) => c.run(),
         Cmd::Bench(c) => c.run(),
         Cmd::Analyze(c) => c.run(),

@@ -68,6 +68,16 @@ pub struct Variant {
     /// to a copy that the kernel build then compiles: how a Rust mutant is made.
     #[serde(default)]
     pub rust_patches: Vec<PathBuf>,
+    /// Made on the command line (`run --patch`), not in the matrix: how to make it again.
+    #[serde(skip)]
+    pub adhoc: Option<AdHoc>,
+}
+
+/// An ad hoc variant's recipe: the matrix variant it started from, and the extra patches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdHoc {
+    pub base: Option<String>,
+    pub patches: Vec<PathBuf>,
 }
 
 fn default_run_word() -> String {
@@ -89,6 +99,7 @@ impl Default for Variant {
             run_word: default_run_word(),
             must_call: vec![],
             rust_patches: vec![],
+            adhoc: None,
         }
     }
 }
@@ -295,7 +306,32 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
         bail!("{origin}: arches, scenarios and variants must each name at least one entry");
     }
     if m.workload.mib == 0 {
-        bail!("{origin}: workload.mib must be > 0");
+        bail!("{origin}:{}: workload.mib must be > 0", line_of(text, "workload:", "mib"));
+    }
+    for (i, a) in m.arches.iter().enumerate() {
+        if m.arches[..i].contains(a) {
+            bail!(
+                "{origin}:{}: arch {a} is listed twice in arches: each cell would run twice",
+                line_of(text, "arches:", a.name())
+            );
+        }
+    }
+    for (i, sc) in m.scenarios.iter().enumerate() {
+        if m.scenarios[..i].contains(sc) {
+            bail!(
+                "{origin}:{}: scenario {} is listed twice in scenarios",
+                line_of(text, "scenarios:", sc.name()),
+                sc.name()
+            );
+        }
+    }
+    for (a, t) in &m.timeouts {
+        if *t == 0 {
+            bail!(
+                "{origin}:{}: timeouts.{a} is 0: every {a} cell would time out at once; give seconds > 0",
+                line_of(text, "timeouts:", a.name())
+            );
+        }
     }
     for (name, v) in m.variants.iter_mut() {
         v.name = name.clone();
@@ -336,7 +372,42 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
 
 pub fn load(path: &Path) -> Result<MatrixFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse(&text, &path.display().to_string())
+    let origin = path.display().to_string();
+    let m = parse(&text, &origin)?;
+    check_paths(&m, &text, &origin, &crate::paths::repo_root())?;
+    Ok(m)
+}
+
+/// Every patch, Rust patch and Kconfig path the matrix names exists (relative to `repo`), so a
+/// typo stops the run when the matrix loads, not after an hour of other cells.
+pub fn check_paths(m: &MatrixFile, text: &str, origin: &str, repo: &Path) -> Result<()> {
+    let variants = m.variants.values().map(|v| (format!("{}:", v.name), [&v.patches, &v.rust_patches, &v.kconfig]));
+    let mutants = m.mutants.values().map(|mu| (format!("{}:", mu.name), [&mu.patches, &mu.rust_patches, &mu.patches]));
+    for (section, lists) in variants.chain(mutants) {
+        for p in lists.into_iter().flatten() {
+            let full = if p.is_absolute() { p.clone() } else { repo.join(p) };
+            if !full.exists() {
+                let shown = p.display().to_string();
+                bail!(
+                    "{origin}:{}: {} {} does not exist (paths are relative to {})",
+                    line_of(text, &section, &shown),
+                    section.trim_end_matches(':'),
+                    shown,
+                    repo.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The 1-based line of the first line containing `needle` at or after the line that starts
+/// (indentation aside) with `section`; that line itself if none does; else 1. For the
+/// matrix's own checks, which serde cannot locate.
+fn line_of(text: &str, section: &str, needle: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.trim_start().starts_with(section)) else { return 1 };
+    lines[start..].iter().position(|l| l.contains(needle)).map_or(start + 1, |i| start + i + 1)
 }
 
 pub fn default_path(repo: &Path) -> PathBuf {

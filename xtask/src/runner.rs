@@ -35,6 +35,12 @@ pub struct Options {
     pub jobs: usize,
     /// Kernel tracing for the `lockout-held` check (`--no-lockout-evidence` turns it off).
     pub lockout_evidence: bool,
+    /// Bytes of console kept per cell before the guest is stopped.
+    pub console_cap: u64,
+    /// A fault the guest is told to make (the suite's fault tests: `flood`).
+    pub guest_fault: Option<String>,
+    /// Where results folders go (for reproduce.sh).
+    pub results_root: PathBuf,
 }
 
 impl Options {
@@ -49,17 +55,36 @@ impl Options {
 
     /// The words reproduce.sh needs beyond the cell: the options that differ from the defaults.
     fn repro_args(&self, m: &MatrixFile) -> Vec<String> {
+        let mut v = self.passthrough_args();
+        if self.kernel_src.is_none() {
+            if let Some(k) = self.kernel_src(m) {
+                v.extend(["--kernel-src".into(), k.display().to_string()]);
+            }
+        }
+        if self.results_root != crate::paths::results_root(None) {
+            v.extend(["--results-dir".into(), self.results_root.display().to_string()]);
+        }
+        v
+    }
+
+    /// The options another run of the harness needs to build and boot as this one does (all
+    /// but where its results go).
+    pub fn passthrough_args(&self) -> Vec<String> {
         let mut v = Vec::new();
-        if let Some(k) = self.kernel_src(m) {
-            v.push("--kernel-src".into());
-            v.push(k.display().to_string());
+        if let Some(k) = &self.kernel_src {
+            v.extend(["--kernel-src".into(), k.display().to_string()]);
         }
         if !self.lockout_evidence {
             v.push("--no-lockout-evidence".into());
         }
+        if self.console_cap != vm::CONSOLE_CAP_DEFAULT {
+            v.extend(["--console-cap-mib".into(), (self.console_cap >> 20).to_string()]);
+        }
+        if self.cache != Cache::locate(None) {
+            v.extend(["--cache-dir".into(), self.cache.root().display().to_string()]);
+        }
         if self.matrix != matrix::default_path(&crate::paths::repo_root()) {
-            v.push("--matrix".into());
-            v.push(self.matrix.display().to_string());
+            v.extend(["--matrix".into(), self.matrix.display().to_string()]);
         }
         v
     }
@@ -76,10 +101,16 @@ pub fn run_cells(o: &Options, m: &MatrixFile, cells: Vec<Cell>, dir: &Path) -> R
 pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report::Plan, dir: &Path) -> Result<Results> {
     let started = crate::util::now_rfc3339();
     let repo = crate::paths::repo_root();
-    let src = kernel::resolve_source(&o.cache, o.kernel_src(m).as_deref())?;
     let ids: Vec<String> = cells.iter().map(|c| c.id().to_string()).collect();
     let run = serde_json::json!({ "cells": ids, "matrix": o.matrix, "cache": o.cache.root() });
-    report::write_metadata(dir, &repo, &src, run)?;
+    // Before anything that can fail or take long (resolving, even extracting, the sources): a
+    // run killed at any point leaves a folder that says what it was and merges as unfinished.
+    report::write_metadata(dir, &repo, None, run.clone())?;
+    let mut empty = results_of(&started, &cells, vec![], false, plan);
+    empty.in_progress = true;
+    report::write(dir, &empty)?;
+    let src = kernel::resolve_source(&o.cache, o.kernel_src(m).as_deref())?;
+    report::write_metadata(dir, &repo, Some(&src), run)?;
     let progress = Progress::new();
     progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
     let repro = o.repro_args(m);
@@ -92,6 +123,8 @@ pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report:
         repro_args: &repro,
         known: &known,
         lockout_evidence: o.lockout_evidence,
+        console_cap: o.console_cap,
+        guest_fault: o.guest_fault.as_deref(),
     };
     let done: Mutex<Vec<CellResult>> = Mutex::new(Vec::new());
     let run_lane = |lane: &[&Cell]| -> Result<()> {
@@ -177,6 +210,8 @@ pub struct Context<'a> {
     pub known: &'a [crate::known::KnownIssue],
     /// Kernel tracing for the `lockout-held` check (off: `--no-lockout-evidence`).
     pub lockout_evidence: bool,
+    pub console_cap: u64,
+    pub guest_fault: Option<&'a str>,
 }
 
 pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&str)) -> CellResult {
@@ -193,13 +228,15 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         dimm_removed: seen.dimm_removed,
         dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug,
         interrupted: tools::interrupted(),
+        console_capped: seen.console_capped,
+        kernel_sha256: seen.kernel_sha256,
     };
     clock.next("analyze", stage);
+    // Bounded by the console cap; the markers were parsed as the console streamed in.
     let text = std::fs::read(dir.join("console.log")).unwrap_or_default();
     let analysis = console::analyze_bytes(&text);
-    let lossy = String::from_utf8_lossy(&text);
-    let guest = markers::summarize(&markers::parse(&lossy));
-    let boot_line_seen = cell.variant.boot_line.as_deref().is_some_and(|l| lossy.contains(l));
+    let guest = markers::summarize(&seen.markers);
+    let boot_line_seen = cell.variant.boot_line.as_deref().is_some_and(|l| String::from_utf8_lossy(&text).contains(l));
     let lockout = ctx.lockout_evidence.then(|| crate::lockout::analyze(&guest.trace, &cell.variant.must_call));
     let verdict = verdict::judge(&verdict::Inputs {
         expectation: &cell.expectation,
@@ -228,9 +265,10 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         kernel_rebuilt,
         dir: dir.to_path_buf(),
     };
-    let _ = std::fs::write(dir.join("findings.json"), serde_json::to_vec_pretty(&r.findings).unwrap_or_default());
-    let _ = std::fs::write(dir.join("ksm.json"), serde_json::to_vec_pretty(&r.guest).unwrap_or_default());
-    let _ = std::fs::write(dir.join("cell.json"), serde_json::to_vec_pretty(&r).unwrap_or_default());
+    let write = |name: &str, bytes: Vec<u8>| crate::util::write_atomic(&dir.join(name), &bytes);
+    let _ = write("findings.json", serde_json::to_vec_pretty(&r.findings).unwrap_or_default());
+    let _ = write("ksm.json", serde_json::to_vec_pretty(&r.guest).unwrap_or_default());
+    let _ = write("cell.json", serde_json::to_vec_pretty(&r).unwrap_or_default());
     r
 }
 
@@ -258,6 +296,10 @@ fn build_and_boot(
         Ok(b) => b,
         Err(e) => return (None, Err(e)),
     };
+    seen.kernel_sha256 = Some(built.image_sha256.clone());
+    // The cell's own copy of the image, booted below and not kept (the build tree has it;
+    // its sha256 in cell.json says which one this cell booted).
+    let _cleanup = RemoveOnDrop(built.image.clone());
     clock.next("image", stage);
     let img = match vm::build_image(ctx.cache, ctx.repo, cell.arch).context("building the initramfs") {
         Ok(img) => img,
@@ -275,12 +317,22 @@ fn build_and_boot(
             evidence: ctx.lockout_evidence,
             run_word: &cell.variant.run_word,
             must_call: &cell.variant.must_call,
+            fault: ctx.guest_fault,
         },
         timeout: Duration::from_secs(cell.timeout),
         dir,
         name: &cell.id().to_string(),
+        console_cap: ctx.console_cap,
     };
     (Some(built.relinked), vm::boot(&boot, seen, stage))
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Seconds spent per stage, in order.

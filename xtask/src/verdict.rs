@@ -29,6 +29,12 @@ pub struct HostFacts {
     pub dimm_removed: Option<bool>,
     pub dimm_expected: bool,
     pub interrupted: bool,
+    /// The console passed its cap and the guest was stopped there (what, how much).
+    #[serde(default)]
+    pub console_capped: Option<String>,
+    /// The sha256 of the kernel image this cell booted (its own copy, taken under the lock).
+    #[serde(default)]
+    pub kernel_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,10 +116,11 @@ fn decide(i: &Inputs, p: &Problems, c: &Checks, lockout: &Lockout) -> (Outcome, 
     let fatal = p.all.iter().find(|f| matches!(f.category, Category::Panic | Category::Oops));
     let failures = c.failures();
     #[rustfmt::skip]
-    let rules: [(bool, Outcome, String); 15] = [
+    let rules: [(bool, Outcome, String); 16] = [
         (host.interrupted, Error, "interrupted".into()),
         (host.harness_error.is_some(), Error, host.harness_error.clone().unwrap_or_default()),
         (fatal.is_some(), Fail, format!("the guest kernel died: {}", fatal.map_or("", |f| &f.title))),
+        (host.console_capped.is_some(), Error, format!("{} (last phase: {last_phase})", host.console_capped.as_deref().unwrap_or(""))),
         (host.timed_out.is_some(), Timeout, format!("{} (last phase: {last_phase})", host.timed_out.as_deref().unwrap_or(""))),
         (!g.errors.is_empty(), Error, format!("the guest script failed: {}", g.errors.join("; "))),
         (g.no_merge_after_scans.is_some(), Inconclusive, format!(

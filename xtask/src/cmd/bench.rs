@@ -24,7 +24,7 @@ impl Bench {
     pub fn run(self) -> Result<i32> {
         let o = self.cells.options();
         let m = o.load_matrix()?;
-        let out = self.cells.kernel.results.stamped("bench");
+        let out = self.cells.kernel.results.stamped("bench")?;
         std::fs::create_dir_all(&out)?;
         let mut runs = Vec::new();
         let cold_cache = Cache::new(out.join("cold-cache"));

@@ -25,7 +25,7 @@ impl Build {
         let m = o.load_matrix()?;
         let v = super::variant(&m, &o.matrix, variant, "")?;
         let src = kernel::resolve_source(&o.cache, o.kernel_src(&m).as_deref())?;
-        let out = self.opts.results.stamped(&format!("build-{arch}-{variant}"));
+        let out = self.opts.results.stamped(&format!("build-{arch}-{variant}"))?;
         let progress = Progress::new();
         let mut p = progress.cell(&format!("{arch}-{variant}"));
         let req = kernel::BuildRequest {

@@ -80,6 +80,6 @@ pub(super) fn run_matrix(
     cells: Vec<Cell>,
     plan: &report::Plan,
 ) -> Result<(Results, PathBuf)> {
-    let dir = opts.results.stamped("matrix");
+    let dir = opts.results.stamped("matrix")?;
     Ok((runner::run_planned(o, m, cells, plan, &dir)?, dir))
 }

@@ -18,6 +18,7 @@ mod analyze;
 mod bench;
 mod build;
 mod doctor;
+mod faults;
 mod matrix;
 mod mutants;
 mod report;
@@ -30,6 +31,7 @@ pub use analyze::Analyze;
 pub use bench::Bench;
 pub use build::Build;
 pub use doctor::Doctor;
+pub use faults::Faults;
 pub use matrix::Matrix;
 pub use mutants::Mutants;
 pub use report::Report;
@@ -59,9 +61,12 @@ pub struct ResultsDir {
 }
 
 impl ResultsDir {
-    /// `<results>/<stamp>-<what>`: a new results folder.
-    fn stamped(&self, what: &str) -> PathBuf {
-        crate::paths::results_root(self.results_dir.as_deref()).join(format!("{}-{what}", crate::util::now_stamp()))
+    /// `<results>/<stamp>-<what>`: a new results folder, created here and never shared (a second
+    /// run in the same second gets `-2`).
+    fn stamped(&self, what: &str) -> Result<PathBuf> {
+        let base = crate::paths::results_root(self.results_dir.as_deref())
+            .join(format!("{}-{what}", crate::util::now_stamp()));
+        crate::util::create_dir_new(&base).with_context(|| format!("creating the results folder {}", base.display()))
     }
 }
 
@@ -84,11 +89,22 @@ pub struct KernelOpts {
     /// Build and boot without kernel tracing: the lockout-held check is then SKIPPED (and says so)
     #[arg(long)]
     no_lockout_evidence: bool,
+    /// Console kept per cell, in MiB: past it the guest is stopped and the cell is ERROR
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    console_cap_mib: u64,
+    /// When another run holds the kernel tree (or another shared part of the cache), fail at
+    /// once instead of waiting for it
+    #[arg(long)]
+    no_wait: bool,
+    /// A fault for the guest to make (the suite's fault tests): `flood` prints without end
+    #[arg(long, hide = true, value_parser = ["flood"])]
+    guest_fault: Option<String>,
 }
 
 impl KernelOpts {
     /// The runner's options, with `jobs` cells at once.
     fn options(&self, jobs: usize) -> runner::Options {
+        crate::lock::set_no_wait(self.no_wait);
         let cpus = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         runner::Options {
             cache: self.cache.cache(),
@@ -97,6 +113,9 @@ impl KernelOpts {
             make_jobs: self.make_jobs.unwrap_or_else(cpus),
             jobs,
             lockout_evidence: !self.no_lockout_evidence,
+            console_cap: self.console_cap_mib << 20,
+            guest_fault: self.guest_fault.clone(),
+            results_root: crate::paths::results_root(self.results.results_dir.as_deref()),
         }
     }
 }

@@ -21,7 +21,7 @@ impl Mutants {
     pub fn run(self) -> Result<i32> {
         let o = self.cells.options();
         let m = o.load_matrix()?;
-        let dir = self.cells.kernel.results.stamped("mutants");
+        let dir = self.cells.kernel.results.stamped("mutants")?;
         let res = run_mutants(&o, &m, &self.cells.filter, &dir)?;
         super::print_mutants(&res);
         let missed = res.iter().filter(|(ok, _)| !ok).count();

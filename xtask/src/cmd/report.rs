@@ -35,7 +35,10 @@ struct Merge {
 impl Report {
     pub fn run(self) -> Result<i32> {
         let ReportCmd::Merge(a) = self.cmd;
-        let out = a.out.unwrap_or_else(|| a.results.stamped("merged"));
+        let out = match a.out {
+            Some(o) => o,
+            None => a.results.stamped("merged")?,
+        };
         let r = report::merge(&out, &a.dirs)?;
         println!("{}", report::table(&r));
         println!("outcome: {}   merged report: {}", r.outcome.name(), out.display());

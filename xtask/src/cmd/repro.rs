@@ -26,7 +26,7 @@ impl Repro {
         if cells.is_empty() {
             bail!("the matrix {} has no {arch} prefix/cancel cell", o.matrix.display());
         }
-        let dir = self.opts.results.stamped(&format!("repro-{arch}"));
+        let dir = self.opts.results.stamped(&format!("repro-{arch}"))?;
         let r = crate::runner::run_cells(&o, &m, cells, &dir)?;
         let cell = &r.cells[0];
         let excerpts = crate::report::excerpts(cell, |f| f.category == Category::Lockdep);

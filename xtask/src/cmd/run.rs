@@ -54,7 +54,7 @@ impl Run {
             mib: self.mib.unwrap_or(m.workload.mib),
             variant,
         };
-        let dir = self.opts.results.stamped(&format!("run-{}", cell.id()));
+        let dir = self.opts.results.stamped(&format!("run-{}", cell.id()))?;
         let results = crate::runner::run_cells(&o, &m, vec![cell], &dir)?;
         let cell = &results.cells[0];
         print_cell(cell);
@@ -78,9 +78,12 @@ impl Run {
             Some(n) => super::variant(m, matrix, n, " for --patch")?.clone(),
             None => Variant::default(),
         };
+        let mut extra = Vec::new();
         for p in &self.patches {
-            v.patches.push(p.canonicalize().with_context(|| format!("--patch {}: no such file", p.display()))?);
+            extra.push(p.canonicalize().with_context(|| format!("--patch {}: no such file", p.display()))?);
         }
+        v.patches.extend(extra.iter().cloned());
+        v.adhoc = Some(crate::matrix::AdHoc { base: name.map(str::to_string), patches: extra });
         v.name = name.map(|n| format!("{n}+patch")).unwrap_or_else(|| "custom".into());
         v.description = "ad hoc: --patch".into();
         // A candidate fix is expected to make the kernel clean unless --expect says otherwise.
@@ -91,6 +94,17 @@ impl Run {
 
 /// A cell's verdict, checks, kernel reports and folder, for the terminal.
 pub(super) fn print_cell(c: &CellResult) {
+    if let Some(e) = &c.host.harness_error {
+        // The kernel checks never ran: the error alone, and where its logs are.
+        println!(
+            "{}: {} — the harness could not run this cell:\n  {}",
+            c.id,
+            c.verdict.outcome.name(),
+            e.replace('\n', "\n  ")
+        );
+        println!("  logs: {}", c.dir.display());
+        return;
+    }
     println!("{}: {} — {}", c.id, c.verdict.outcome.name(), c.verdict.reason);
     for ch in &c.verdict.checks {
         let mark = if ch.skipped {

@@ -182,9 +182,15 @@ fn fetch_busybox(cache: &Cache, arch: Arch) -> Result<()> {
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
         .context("apt-get download left no .deb")?;
     let out = cache.busybox_root(arch);
-    cmd!(sh, "dpkg-deb -x {deb} {out}").quiet().run().context("dpkg-deb -x")?;
-    if !cache.busybox(arch).exists() {
+    // Extracted aside and renamed under the lock: a cut-short extraction is never used.
+    let _lock = crate::lock::acquire(&cache.locks(), "busybox", "the busybox folders")?;
+    let tmp = out.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    cmd!(sh, "dpkg-deb -x {deb} {tmp}").quiet().run().context("dpkg-deb -x")?;
+    if !tmp.join("bin/busybox").exists() {
         bail!("{} has no bin/busybox", deb.display());
     }
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::rename(&tmp, &out)?;
     Ok(())
 }

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use xshell::cmd;
 
 use super::CellsOpts;
 use crate::arch::Arch;
 use crate::matrix::{self, Cell, CellId, MatrixFile, Scenario, Selection, Variant};
 use crate::report::{self, CellResult};
 use crate::runner::{self, Options};
+use crate::tools;
 use crate::verdict::{Check, Outcome};
 
 /// The whole test suite as CI runs it: host tests (cargo test), then the matrix with real boots
@@ -25,26 +25,26 @@ impl Test {
     pub fn run(self) -> Result<i32> {
         let o = self.cells.options();
         eprintln!("== host tests: cargo test --workspace --locked");
-        let sh = crate::tools::shell()?;
-        sh.change_dir(crate::paths::repo_root());
+        let repo = crate::paths::repo_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let host_ok = cmd!(sh, "{cargo} test --workspace --locked").quiet().run().is_ok();
+        // Each in its own process group, like every long child: a killed suite leaves none behind.
+        let visible = |args: &[&str]| tools::run_visible(duct::cmd(&cargo, args).dir(&repo)).unwrap_or(false);
+        let host_ok = visible(&["test", "--workspace", "--locked"]);
         eprintln!("== cargo clippy --workspace --all-targets -- -D warnings");
-        let clippy_ok =
-            cmd!(sh, "{cargo} clippy --workspace --all-targets --locked -- -D warnings").quiet().run().is_ok();
+        let clippy_ok = visible(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
         eprintln!("== rust-ksm under cargo-mutants: every viable mutant caught (.cargo/mutants.toml)");
-        let (rust_mutants_ok, mutants_line) = match crate::tools::which("cargo-mutants") {
-            Some(_) => match cmd!(sh, "{cargo} mutants -p rust-ksm").quiet().run() {
-                Ok(()) => (true, "ok: no missed mutant (target/mutants.out)".to_string()),
-                Err(e) => (false, format!("FAILED: {e} (see target/mutants.out/missed.txt)")),
+        let (rust_mutants_ok, mutants_line) = match tools::which("cargo-mutants") {
+            Some(_) => match visible(&["mutants", "-p", "rust-ksm"]) {
+                true => (true, "ok: no missed mutant (target/mutants.out)".to_string()),
+                false => (false, "FAILED (see target/mutants.out/missed.txt)".to_string()),
             },
             None => (false, "FAILED: cargo-mutants is not installed: run cargo xtask setup".to_string()),
         };
         eprintln!("== the Actions workflow under zizmor --offline");
-        let (zizmor_ok, zizmor_line) = match crate::tools::which("zizmor") {
-            Some(_) => match cmd!(sh, "zizmor --offline .github/workflows/").quiet().run() {
-                Ok(()) => (true, "ok: zizmor --offline .github/workflows/ has no finding".to_string()),
-                Err(e) => (false, format!("FAILED: {e}")),
+        let (zizmor_ok, zizmor_line) = match tools::which("zizmor") {
+            Some(_) => match tools::run_visible(duct::cmd!("zizmor", "--offline", ".github/workflows/").dir(&repo)) {
+                Ok(true) => (true, "ok: zizmor --offline .github/workflows/ has no finding".to_string()),
+                _ => (false, "FAILED: zizmor --offline .github/workflows/ reports findings".to_string()),
             },
             // Not every machine can install it (PyPI); say so instead of passing in silence.
             None => (
@@ -69,7 +69,7 @@ impl Test {
                 shard_dirs.push(super::matrix::run_matrix(&o, &self.cells.kernel, &m, cells, &plan)?.1);
             }
         }
-        let dir = self.cells.kernel.results.stamped("test");
+        let dir = self.cells.kernel.results.stamped("test")?;
         // The CI rehearsal: the shard folders moved elsewhere (as if downloaded from other
         // machines) and merged there; then merged again without the last shard.
         let away = dir.join("shards-moved");
@@ -99,13 +99,14 @@ impl Test {
             "== error paths: a hung guest, bad patches, a panicking guest, a dropped Kconfig symbol, a broken matrix"
         );
         let errs = error_paths(&o, &m, &dir.join("error-paths"))?;
-        let err_fail = errs.iter().filter(|c| !c.ok).count();
-        for c in &errs {
-            println!("  [{}] {}: {}", if c.ok { "ok" } else { "!!" }, c.name, c.detail);
-        }
+        let err_fail = super::faults::print(&errs);
+        eprintln!("== faults: concurrent runs, SIGKILL, a killed patch switch, a console flood");
+        let faults = super::faults::run_faults(&o, &dir.join("faults"))?;
+        let faults_fail = super::faults::print(&faults);
         println!("host tests: {}", if host_ok { "ok" } else { "FAILED" });
         println!("clippy -D warnings: {}", if clippy_ok { "ok" } else { "FAILED" });
         println!("error paths: {} passed, {err_fail} failed", errs.len() - err_fail);
+        println!("faults: {} passed, {faults_fail} failed", faults.len() - faults_fail);
         println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
         println!("merge without a shard: {rehearsal_line}");
         println!("workflow lint: {zizmor_line}");
@@ -122,6 +123,7 @@ impl Test {
             && html_ok
             && fail == 0
             && err_fail == 0
+            && faults_fail == 0
             && mutants_missed == 0
             && !r.interrupted;
         Ok(if all { 0 } else { 1 })

@@ -36,7 +36,7 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
         .filter(|f| dir.join(f).exists())
         .collect();
     let index = grid::page(results, meta.as_ref(), &files);
-    std::fs::write(dir.join(INDEX), index.into_string()).context("writing index.html")?;
+    crate::util::write_atomic(&dir.join(INDEX), index.into_string().as_bytes()).context("writing index.html")?;
     for c in &results.cells {
         // The page sits beside the cell's logs so its links are plain relative names; a merged
         // folder has copied the logs there too.
@@ -52,7 +52,8 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
             Vec::new()
         };
         let page = cell::page(c, &cdir, &String::from_utf8_lossy(&console));
-        std::fs::write(cdir.join(INDEX), page.into_string()).with_context(|| format!("writing {}/index.html", c.id))?;
+        crate::util::write_atomic(&cdir.join(INDEX), page.into_string().as_bytes())
+            .with_context(|| format!("writing {}/index.html", c.id))?;
     }
     Ok(())
 }

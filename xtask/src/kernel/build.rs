@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
-use xshell::cmd;
 
 use super::kconfig;
 use super::patches;
@@ -15,7 +14,16 @@ use super::source::{self, KernelSource};
 use crate::arch::Arch;
 use crate::cache::Cache;
 use crate::matrix::Variant;
-use crate::tools;
+use crate::{lock, tools};
+
+/// A build that takes longer than this is stuck (a cold arm64 build takes ~13 min on 2 cores).
+const BUILD_TIMEOUT_ENV: &str = "KSM_HARNESS_BUILD_TIMEOUT";
+const BUILD_TIMEOUT_DEFAULT: u64 = 3600;
+
+fn build_timeout() -> std::time::Duration {
+    let secs = std::env::var(BUILD_TIMEOUT_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(BUILD_TIMEOUT_DEFAULT);
+    std::time::Duration::from_secs(secs)
+}
 
 pub struct BuildRequest<'a> {
     pub cache: &'a Cache,
@@ -33,7 +41,10 @@ pub struct BuildRequest<'a> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Built {
     pub build_dir: PathBuf,
+    /// The cell's own copy of the kernel image, taken under the tree lock: what this build
+    /// made, whatever another run builds into the shared tree afterwards.
     pub image: PathBuf,
+    pub image_sha256: String,
     /// The kernel image was relinked by this build.
     pub relinked: bool,
     pub seconds: f64,
@@ -63,15 +74,25 @@ fn make_cmd(m: &crate::arch::Machine, tree: &Path, out: &Path, cache: &Cache, ar
         .env_remove("MFLAGS")
 }
 
-/// Runs `expr` with output to `log`; on failure, says what failed, the last lines and the log.
+/// Runs `expr` with output to `log` (no stdin: a prompt cannot wait forever); on failure or
+/// after the build timeout, says what failed, the last lines and the log.
 fn run_logged(expr: duct::Expression, log: &Path, what: &str) -> Result<()> {
     // Its own process group, registered: Ctrl-C or SIGTERM to the harness kills every compiler.
     let group = tools::Group::start(expr.stderr_to_stdout().stdout_path(log).unchecked())
         .with_context(|| format!("starting {what}"))?;
-    let status = group.handle.wait().with_context(|| format!("waiting for {what}"))?.status;
+    let limit = build_timeout();
+    let status = tools::wait_limited(&group, limit).with_context(|| format!("waiting for {what}"))?;
     if tools::interrupted() {
         bail!("{what} was interrupted; log: {}", log.display());
     }
+    let Some(status) = status else {
+        bail!(
+            "{what} did not finish in {} s and was stopped (set {BUILD_TIMEOUT_ENV} for a longer limit). Last lines:\n{}\nfull log: {}",
+            limit.as_secs(),
+            crate::util::tail_lines(log, 25),
+            log.display()
+        );
+    };
     if !status.success() {
         bail!(
             "{what} failed ({status}). Last lines:\n{}\nfull log: {}",
@@ -90,6 +111,14 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     }
     std::fs::create_dir_all(req.out_dir)?;
 
+    stage("lock");
+    // The arch's tree and build folders are shared by every run on this cache: held from the
+    // sync to the copy of the image, so no other run patches or builds under us.
+    let _tree_lock = lock::acquire(
+        &req.cache.locks(),
+        &format!("tree-{}-{}", req.src.id, req.arch),
+        &format!("the {} kernel tree ({})", req.arch, req.src.id),
+    )?;
     stage("sync");
     let tree = req.cache.source_tree(&req.src.id, req.arch);
     source::sync_tree(req.src, &tree, &patches::owned_files(&tree))?;
@@ -115,7 +144,12 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     if !image.exists() {
         bail!("the build finished but left no {}; see {}", image.display(), log.display());
     }
-    Ok(Built { relinked: mtime(&image) != before, build_dir: out, image, seconds: t0.elapsed().as_secs_f64() })
+    let relinked = mtime(&image) != before;
+    let copy = req.out_dir.join(image.file_name().unwrap_or_default());
+    let bytes = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
+    crate::util::write_atomic(&copy, &bytes).with_context(|| format!("copying the kernel to {}", copy.display()))?;
+    let image_sha256 = crate::util::sha256_hex(&bytes);
+    Ok(Built { relinked, build_dir: out, image: copy, image_sha256, seconds: t0.elapsed().as_secs_f64() })
 }
 
 /// The build tree of the variant's Kconfig fragments, with a `.config` that has every symbol
@@ -145,9 +179,11 @@ fn configure(req: &BuildRequest, tree: &Path) -> Result<PathBuf> {
             .env("ARCH", m.kernel_arch)
             .env("CROSS_COMPILE", m.cross_prefix);
         run_logged(merge, &log("merge"), "merge_config.sh")?;
-        let olddefconfig = make_cmd(m, tree, &out, req.cache, &["olddefconfig".into()]);
-        run_logged(olddefconfig, &log("olddefconfig"), "make olddefconfig")?;
     }
+    // Every build: a patch that adds a Kconfig symbol gets its default here instead of a
+    // prompt (make's own syncconfig would ask), and an unchanged .config is not rewritten.
+    let olddefconfig = make_cmd(m, tree, &out, req.cache, &["olddefconfig".into()]);
+    run_logged(olddefconfig, &req.out_dir.join("kconfig-olddefconfig.log"), "make olddefconfig")?;
     let final_cfg = kconfig::parse(&std::fs::read_to_string(&config).context("reading the final .config")?);
     let mismatches = kconfig::verify(&frags.requested, &final_cfg);
     if !mismatches.is_empty() {
@@ -220,22 +256,24 @@ fn rust_crate(req: &BuildRequest) -> Result<PathBuf> {
     let key = format!("{:x}", h.finalize());
     let root = req.cache.rust_ksm_patched(&key[..16]);
     let copy = root.join("rust-ksm");
+    let _lock = lock::acquire(&req.cache.locks(), "rust-ksm-patched", "the patched rust-ksm copies")?;
     if !root.join(".applied").exists() {
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root)?;
-        let sh = tools::shell()?;
-        cmd!(sh, "cp -a {own} {copy}").quiet().run().context("copying rust-ksm for its patches")?;
+        // Made in a temporary folder and renamed: a cut-short copy or patch is never used.
+        let tmp = root.with_extension(format!("tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        tools::run(duct::cmd!("cp", "-a", &own, tmp.join("rust-ksm")), "copying rust-ksm for its patches")?;
         for p in &patches {
             let (applies, output) =
-                tools::merged_output(duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p).dir(&root))?;
+                tools::merged_output(duct::cmd!("patch", "-p1", "--batch", "--forward", "-i", p).dir(&tmp))?;
             if !applies {
+                let _ = std::fs::remove_dir_all(&tmp);
                 bail!("Rust patch {} does not apply to rust-ksm:\n{}", p.display(), output);
             }
         }
-        std::fs::write(
-            root.join(".applied"),
-            patches.iter().map(|p| format!("{}\n", p.display())).collect::<String>(),
-        )?;
+        std::fs::write(tmp.join(".applied"), patches.iter().map(|p| format!("{}\n", p.display())).collect::<String>())?;
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::rename(&tmp, &root).with_context(|| format!("moving {} into place", root.display()))?;
     }
     Ok(copy)
 }

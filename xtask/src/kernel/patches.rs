@@ -2,14 +2,16 @@
 //! restores exactly the files the previous series touched (from the pristine tree, with a
 //! fresh mtime so make rebuilds them), then checks and applies the new series: a variant
 //! switch recompiles only what the patches touch, and the tree can always go back to pristine.
+//!
+//! A switch cut short at any point recovers on the next run: the state file (written whole or
+//! not at all) lists a patch's files *before* the patch touches them, so the next switch
+//! restores them too; a state file that cannot be read makes the whole tree mirror pristine.
 
 use std::path::{Path, PathBuf};
 
+use crate::tools;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use xshell::cmd;
-
-use crate::tools;
 
 const STATE: &str = ".ksmh-applied.json";
 
@@ -43,18 +45,23 @@ struct State {
     created: Vec<String>,
 }
 
-fn read_state(tree: &Path) -> State {
-    std::fs::read(tree.join(STATE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+/// The state of `tree`; None when the file exists but cannot be read (then nothing about the
+/// tree is known).
+fn read_state(tree: &Path) -> Option<State> {
+    match std::fs::read(tree.join(STATE)) {
+        Ok(b) => serde_json::from_slice(&b).ok(),
+        Err(_) => Some(State::default()),
+    }
 }
 
 fn write_state(tree: &Path, s: &State) -> Result<()> {
-    std::fs::write(tree.join(STATE), serde_json::to_vec_pretty(s)?)?;
+    crate::util::write_atomic(&tree.join(STATE), &serde_json::to_vec_pretty(s)?)?;
     Ok(())
 }
 
 /// The files the currently applied series owns (sync must not touch them).
 pub fn owned_files(tree: &Path) -> Vec<String> {
-    let s = read_state(tree);
+    let s = read_state(tree).unwrap_or_default();
     s.modified.into_iter().chain(s.created).collect()
 }
 
@@ -98,14 +105,21 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
         ));
         texts.push(text);
     }
-    let state = read_state(tree);
+    let state = match read_state(tree) {
+        Some(s) => s,
+        None => {
+            eprintln!("{}: unreadable patch state; making the tree pristine again", tree.display());
+            super::source::mirror(pristine, tree, &[])?;
+            write_state(tree, &State::default())?;
+            State { patches: vec![("(unknown)".into(), String::new())], ..State::default() }
+        }
+    };
     if state.patches == want {
         return Ok(false);
     }
     restore(tree, pristine, &state)?;
     write_state(tree, &State::default())?;
     tools::require_cmd("patch")?;
-    let sh = tools::shell()?;
     let mut applied = State::default();
     for (p, text) in series.iter().zip(&texts) {
         let files = touched_files(text);
@@ -125,19 +139,22 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
                 output.trim_end()
             );
         }
-        cmd!(sh, "patch -p1 --forward --batch --no-backup-if-mismatch -s -d {tree} -i {p}")
-            .quiet()
-            .run()
-            .with_context(|| format!("applying {}", p.display()))?;
+        // Journal first: the files this patch is about to touch are in the state before it
+        // touches them, so a kill during the apply leaves them to be restored next time.
         for (f, created) in files {
-            if created {
-                applied.created.push(f)
-            } else {
-                applied.modified.push(f)
+            let list = if created { &mut applied.created } else { &mut applied.modified };
+            if !list.contains(&f) {
+                list.push(f);
             }
         }
+        write_state(tree, &applied)?;
+        tools::run(
+            duct::cmd!("patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-s", "-d", tree, "-i", p),
+            &format!("applying {}", p.display()),
+        )?;
         applied.patches.push(want[applied.patches.len()].clone());
         write_state(tree, &applied)?;
+        tools::fault_point("patch-switch");
     }
     Ok(true)
 }
@@ -145,6 +162,7 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
 fn restore(tree: &Path, pristine: &Path, s: &State) -> Result<()> {
     for f in &s.modified {
         let (from, to) = (pristine.join(f), tree.join(f));
+        // Removed first, so the copy has a fresh mtime and make rebuilds it.
         let _ = std::fs::remove_file(&to);
         std::fs::copy(&from, &to).with_context(|| format!("restoring {} from {}", f, pristine.display()))?;
     }

@@ -291,8 +291,11 @@ fn ensure_sysroot_with(tc: &Toolchain, cache: &Cache, target: &str) -> Result<Ru
 
     let target_dir = sysroot.join("lib/rustlib").join(target);
     fs::create_dir_all(&target_dir).with_context(|| format!("creating {}", target_dir.display()))?;
-    let lock = fs::File::create(target_dir.join(".lock")).context("creating the sysroot lock file")?;
-    lock.lock().context("locking the sysroot")?;
+    let _lock = crate::lock::acquire(
+        &cache.locks(),
+        &format!("rust-sysroot-{target}"),
+        &format!("the Rust core for {target}"),
+    )?;
     if built(&stamp_path) {
         return Ok(result); // another process built it while we waited
     }
@@ -321,25 +324,47 @@ fn ensure_sysroot_with(tc: &Toolchain, cache: &Cache, target: &str) -> Result<Ru
     Ok(result)
 }
 
+/// rustc for one crate, in a process group like every long child (see `tools`).
+fn rustc_group(rustc: &Path, args: Vec<std::ffi::OsString>, what: &str) -> Result<()> {
+    let expr = ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"]
+        .into_iter()
+        .fold(duct::cmd(rustc, args), |e, v| e.env_remove(v))
+        .env("RUSTC_BOOTSTRAP", "1");
+    let (ok, out) = tools::merged_output(expr).with_context(|| format!("running {what}"))?;
+    if !ok {
+        bail!("{what} failed: {}", crate::util::tail(&out, 30));
+    }
+    Ok(())
+}
+
 fn build_into(tc: &Toolchain, target: &str, flags: &[&str], tmp_sysroot: &Path, tmp_lib: &Path) -> Result<()> {
-    let sh = tools::shell()?;
-    sh.set_var("RUSTC_BOOTSTRAP", "1");
     let (rustc, edition) = (&tc.rustc, core_edition(&tc.library));
+    let os = |v: &[&dyn AsRef<std::ffi::OsStr>]| v.iter().map(|a| a.as_ref().to_os_string()).collect::<Vec<_>>();
     let (out, src) = (tmp_lib.join("libcore.rlib"), tc.library.join("core/src/lib.rs"));
-    let core = cmd!(
-        sh,
-        "{rustc} --crate-name core --crate-type rlib --edition {edition} --target {target} {flags...} -C embed-bitcode=yes --cap-lints allow -o {out} {src}"
-    );
-    output_of(core, &format!("building core for {target} with {}", rustc.display()))?;
+    let mut args =
+        os(&[&"--crate-name", &"core", &"--crate-type", &"rlib", &"--edition", &edition, &"--target", &target]);
+    args.extend(flags.iter().map(|f| f.into()));
+    args.extend(os(&[&"-C", &"embed-bitcode=yes", &"--cap-lints", &"allow", &"-o", &out, &src]));
+    rustc_group(rustc, args, &format!("building core for {target} with {}", rustc.display()))?;
 
     let stub = tmp_sysroot.join("compiler_builtins.rs");
     fs::write(&stub, COMPILER_BUILTINS_STUB)?;
     let out = tmp_lib.join("libcompiler_builtins.rlib");
-    let cb = cmd!(
-        sh,
-        "{rustc} --crate-name compiler_builtins --crate-type rlib --edition 2021 --target {target} --sysroot {tmp_sysroot} {flags...} -C embed-bitcode=yes --cap-lints allow -o {out} {stub}"
-    );
-    output_of(cb, &format!("building the compiler_builtins stub for {target}"))?;
+    let mut args = os(&[
+        &"--crate-name",
+        &"compiler_builtins",
+        &"--crate-type",
+        &"rlib",
+        &"--edition",
+        &"2021",
+        &"--target",
+        &target,
+        &"--sysroot",
+        &tmp_sysroot,
+    ]);
+    args.extend(flags.iter().map(|f| f.into()));
+    args.extend(os(&[&"-C", &"embed-bitcode=yes", &"--cap-lints", &"allow", &"-o", &out, &stub]));
+    rustc_group(rustc, args, &format!("building the compiler_builtins stub for {target}"))?;
     Ok(())
 }
 

@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use xshell::cmd;
 
 use crate::cache::Cache;
-use crate::tools;
+use crate::{lock, tools};
 
 pub const DEBIAN_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
 
@@ -22,6 +21,8 @@ pub struct KernelSource {
     pub origin: String,
     /// User trees change under us; the copy is re-synced every run.
     pub resync: bool,
+    /// What the per-arch copies were made from (the extraction stamp): a new one re-copies.
+    pub stamp: String,
 }
 
 /// `VERSION.PATCHLEVEL.SUBLEVEL` from a kernel Makefile, or None if it is not one.
@@ -53,26 +54,18 @@ fn check_kernel_tree(dir: &Path) -> Result<String> {
     }
 }
 
-/// The embedded default: extract the tarball once; a stamp marks a complete extraction so
-/// that an interrupted one is redone instead of half-used.
+/// The embedded default: the tarball extracted once, under the sources lock. The extraction
+/// goes to a temporary folder renamed into place, and a stamp names the tarball (its size,
+/// mtime and package version): a cut-short extraction is never used, and a `linux-source`
+/// update re-extracts.
 pub fn debian_default(cache: &Cache) -> Result<KernelSource> {
-    let root = cache.sources();
-    let dir = root.join("linux-source-6.1");
-    let stamp = root.join("linux-source-6.1.extracted");
-    if !stamp.exists() {
-        if !Path::new(DEBIAN_TARBALL).exists() {
-            bail!("{DEBIAN_TARBALL} is missing: run `cargo xtask setup` or `apt-get install -y linux-source-6.1`");
-        }
-        tools::require_cmd("xz")?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("removing half-extracted {}", dir.display()))?;
-        }
-        std::fs::create_dir_all(&root)?;
-        eprintln!("extracting {DEBIAN_TARBALL} into {} (once)", root.display());
-        let sh = tools::shell()?;
-        cmd!(sh, "tar -xf {DEBIAN_TARBALL} -C {root}").quiet().run().context("extracting the kernel tarball")?;
-        std::fs::write(&stamp, DEBIAN_TARBALL)?;
+    let tarball = Path::new(DEBIAN_TARBALL);
+    if !tarball.exists() {
+        bail!("{DEBIAN_TARBALL} is missing: run `cargo xtask setup` or `apt-get install -y linux-source-6.1`");
     }
+    let want = tarball_stamp(tarball, &package_version("linux-source-6.1"))?;
+    let _lock = lock::acquire(&cache.locks(), "sources", "the kernel sources")?;
+    let dir = extract_once(tarball, &cache.sources(), "linux-source-6.1", &want)?;
     let version = check_kernel_tree(&dir)?;
     Ok(KernelSource {
         id: format!("debian-{version}"),
@@ -80,7 +73,53 @@ pub fn debian_default(cache: &Cache) -> Result<KernelSource> {
         version,
         origin: format!("Debian linux-source-6.1 ({DEBIAN_TARBALL})"),
         resync: false,
+        stamp: want,
     })
+}
+
+/// What identifies a tarball's content well enough to notice an update.
+fn tarball_stamp(tarball: &Path, package_version: &str) -> Result<String> {
+    let m = tarball.metadata().with_context(|| format!("reading {}", tarball.display()))?;
+    let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+    Ok(format!("{} size={} mtime={mtime} package={package_version}\n", tarball.display(), m.len()))
+}
+
+fn package_version(pkg: &str) -> String {
+    tools::shell()
+        .ok()
+        .and_then(|sh| {
+            let fmt = "${Version}";
+            xshell::cmd!(sh, "dpkg-query -W -f {fmt} {pkg}").quiet().ignore_stderr().read().ok()
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `root/<name>` extracted from `tarball` (whose top folder is `name`), unless the stamp
+/// `root/<name>.extracted` already says `stamp`. The caller holds the sources lock.
+pub fn extract_once(tarball: &Path, root: &Path, name: &str, stamp: &str) -> Result<PathBuf> {
+    let dir = root.join(name);
+    let stamp_file = root.join(format!("{name}.extracted"));
+    if dir.is_dir() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp) {
+        return Ok(dir);
+    }
+    tools::require_cmd("xz")?;
+    // The stamp goes first: from here until the rename, the folder is not to be trusted.
+    let _ = std::fs::remove_file(&stamp_file);
+    let tmp = root.join(format!(".extract-{name}"));
+    for old in [&tmp, &dir] {
+        if old.exists() {
+            std::fs::remove_dir_all(old).with_context(|| format!("removing the old {}", old.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&tmp)?;
+    eprintln!("extracting {} into {} (once)", tarball.display(), root.display());
+    tools::run(duct::cmd!("tar", "-xf", tarball, "-C", &tmp), "extracting the kernel tarball")?;
+    tools::fault_point("extract");
+    std::fs::rename(tmp.join(name), &dir)
+        .with_context(|| format!("{} holds no top folder {name}", tarball.display()))?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    crate::util::write_atomic(&stamp_file, stamp.as_bytes())?;
+    Ok(dir)
 }
 
 pub fn user_tree(path: &Path) -> Result<KernelSource> {
@@ -93,6 +132,7 @@ pub fn user_tree(path: &Path) -> Result<KernelSource> {
         version,
         origin: dir.display().to_string(),
         resync: true,
+        stamp: format!("{}\n", dir.display()),
     })
 }
 
@@ -103,28 +143,36 @@ pub fn resolve(cache: &Cache, kernel_src: Option<&Path>) -> Result<KernelSource>
     }
 }
 
-/// Makes the working copy exist and (for user trees) match the pristine tree, except for the
-/// files that patches own: those are handled by `patches::switch`, which restores them.
+/// Makes the working copy exist and (for user trees, or a re-extracted source) match the
+/// pristine tree, except for the files that patches own: those are handled by
+/// `patches::switch`, which restores them. The stamp is written only after a complete copy.
 pub fn sync_tree(src: &KernelSource, tree: &Path, patched_files: &[String]) -> Result<()> {
     let stamp = tree.join(".ksmh-copied");
-    if stamp.exists() && !src.resync {
+    let current = std::fs::read_to_string(&stamp).ok();
+    if current.as_deref() == Some(src.stamp.as_str()) && !src.resync {
         return Ok(());
     }
     std::fs::create_dir_all(tree)?;
-    if !stamp.exists() {
+    if current.is_none() {
         eprintln!("copying {} to {}", src.pristine.display(), tree.display());
     }
+    let _ = std::fs::remove_file(&stamp);
+    mirror(&src.pristine, tree, patched_files)?;
+    crate::util::write_atomic(&stamp, src.stamp.as_bytes())?;
+    Ok(())
+}
+
+/// `tree` made equal to `pristine` except for `.git`, our `.ksmh-*` files and `keep`.
+pub fn mirror(pristine: &Path, tree: &Path, keep: &[String]) -> Result<()> {
     tools::require_cmd("rsync")?;
     // --checksum without -t: only files whose content differs are rewritten, and they get a
     // fresh mtime, so make rebuilds exactly what changed and nothing else.
-    let excludes = patched_files.iter().map(|f| format!("--exclude=/{f}"));
-    let (from, to) = (format!("{}/", src.pristine.display()), format!("{}/", tree.display()));
-    let sh = tools::shell()?;
-    cmd!(sh, "rsync -rl --checksum --delete --exclude=/.git --exclude=/.ksmh-* {excludes...} {from} {to}")
-        .quiet()
-        .run()
-        .with_context(|| format!("copying the kernel source into {}", tree.display()))?;
-    std::fs::write(&stamp, &src.origin)?;
+    let mut args: Vec<String> =
+        ["-rl", "--checksum", "--delete", "--exclude=/.git", "--exclude=/.ksmh-*"].map(String::from).to_vec();
+    args.extend(keep.iter().map(|f| format!("--exclude=/{f}")));
+    args.push(format!("{}/", pristine.display()));
+    args.push(format!("{}/", tree.display()));
+    tools::run(duct::cmd("rsync", &args), &format!("copying the kernel source into {}", tree.display()))?;
     Ok(())
 }
 

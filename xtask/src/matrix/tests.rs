@@ -104,3 +104,26 @@ fn an_unknown_cell_is_an_error_naming_it() {
     let s = Selection { cells: vec!["s390x-nope-offline".into()], ..Default::default() };
     assert!(select(&m, &s).unwrap_err().to_string().contains("s390x-nope-offline"));
 }
+
+#[test]
+fn duplicates_zero_timeouts_and_missing_paths_are_refused_with_their_line() {
+    let base =
+        "schema: 1\nkernel: {source: debian}\narches: [s390x, arm64]\nscenarios: [offline]\nworkload: {mib: 32}\n";
+    let vars = "variants:\n  up:\n    expect: clean\n";
+    let e = parse(&format!("{}{vars}", base.replace("arm64]", "s390x]")), "m.yaml").unwrap_err().to_string();
+    assert!(e.starts_with("m.yaml:3:") && e.contains("s390x is listed twice"), "{e}");
+    let e = parse(&format!("{}{vars}", base.replace("[offline]", "[offline, cancel, offline]")), "m.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("m.yaml:4:") && e.contains("offline is listed twice"), "{e}");
+    let e = parse(&format!("{base}timeouts:\n  s390x: 300\n  arm64: 0\n{vars}"), "m.yaml").unwrap_err().to_string();
+    assert!(e.starts_with("m.yaml:8:") && e.contains("timeouts.arm64 is 0"), "{e}");
+    let text = format!(
+        "{base}variants:\n  up:\n    expect: clean\n  fix:\n    patches: [patches/no-such.patch]\n    expect: clean\n"
+    );
+    let m = parse(&text, "m.yaml").unwrap();
+    let e = check_paths(&m, &text, "m.yaml", &crate::paths::repo_root()).unwrap_err().to_string();
+    assert!(e.starts_with("m.yaml:10:") && e.contains("fix patches/no-such.patch does not exist"), "{e}");
+    let ok = format!("{base}variants:\n  fix:\n    patches: [patches/prefix]\n    expect: clean\n");
+    check_paths(&parse(&ok, "m.yaml").unwrap(), &ok, "m.yaml", &crate::paths::repo_root()).unwrap();
+}

@@ -17,11 +17,12 @@ fn tool_version(cmd: &str, arg: &str) -> String {
         .unwrap_or_else(|| "not found".into())
 }
 
-/// Written before anything runs, so even a killed run says what it was.
+/// Written before anything runs, so even a killed run says what it was: first with the
+/// kernel source still unresolved (`src` None), again once it is.
 pub fn write_metadata(
     dir: &Path,
     repo: &Path,
-    src: &crate::kernel::KernelSource,
+    src: Option<&crate::kernel::KernelSource>,
     extra: serde_json::Value,
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -53,33 +54,49 @@ pub fn write_metadata(
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         },
         "tools": tools,
-        "kernel_source": { "id": src.id, "version": src.version, "origin": src.origin, "path": src.pristine },
+        "kernel_source": src.map(|src| serde_json::json!({ "id": src.id, "version": src.version, "origin": src.origin, "path": src.pristine })),
         "git": { "revision": git(&["rev-parse", "HEAD"]).trim(), "dirty": !git(&["status", "--porcelain"]).trim().is_empty() },
         "run": extra,
     });
-    std::fs::write(dir.join("metadata.json"), serde_json::to_vec_pretty(&meta)?)?;
+    crate::util::write_atomic(&dir.join("metadata.json"), &serde_json::to_vec_pretty(&meta)?)?;
     Ok(())
 }
 
 /// `reproduce.sh` in the cell's folder: reruns exactly this cell from the repository `repo`.
 /// `extra` are the words the run needs beyond the cell (`--kernel-src ...`, `--matrix ...`).
 pub fn write_reproduce(dir: &Path, repo: &Path, cell: &Cell, extra: &[String]) {
-    let mib = cell.mib.to_string();
-    #[rustfmt::skip]
-    let words = [
-        "cargo", "xtask", "run", "--arch", cell.arch.name(), "--variant", &cell.variant.name,
-        "--scenario", cell.scenario.name(), "--mib", &mib,
-    ];
-    let quoted: Vec<String> = words.into_iter().chain(extra.iter().map(String::as_str)).map(shell_quote).collect();
     let script = format!(
         "#!/bin/sh\n# Reruns exactly this cell ({}) from the repository it came from.\nset -e\ncd {}\nexec {}\n",
         cell.id(),
         shell_quote(&repo.display().to_string()),
-        quoted.join(" ")
+        reproduce_words(cell, extra).iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
     );
     let p = dir.join("reproduce.sh");
-    let _ = std::fs::write(&p, script);
+    let _ = crate::util::write_atomic(&p, script.as_bytes());
     let _ = std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+}
+
+/// The command line that makes `cell` again: a matrix variant by name, an ad hoc one by its
+/// base and patches; always the expectation, memory and timeout it ran with. Pure.
+pub fn reproduce_words(cell: &Cell, extra: &[String]) -> Vec<String> {
+    let mut w: Vec<String> = ["cargo", "xtask", "run", "--arch", cell.arch.name()].map(String::from).to_vec();
+    match &cell.variant.adhoc {
+        None => w.extend(["--variant".into(), cell.variant.name.clone()]),
+        Some(a) => {
+            if let Some(b) = &a.base {
+                w.extend(["--variant".into(), b.clone()]);
+            }
+            w.push("--patch".into());
+            w.extend(a.patches.iter().map(|p| p.display().to_string()));
+        }
+    }
+    #[rustfmt::skip]
+    w.extend([
+        "--scenario".into(), cell.scenario.name().into(), "--mib".into(), cell.mib.to_string(),
+        "--expect".into(), cell.expectation.word().into(), "--timeout".into(), cell.timeout.to_string(),
+    ]);
+    w.extend(extra.iter().cloned());
+    w
 }
 
 fn shell_quote(s: &str) -> String {

@@ -130,9 +130,13 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
             c.dir = rel.to_path_buf();
         }
     }
-    std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(&portable)?).context("writing results.json")?;
-    std::fs::write(dir.join("junit.xml"), junit::junit(results)?).context("writing junit.xml")?;
-    std::fs::write(dir.join("summary.md"), summary::summary_md(results)).context("writing summary.md")?;
+    let write = |name: &str, bytes: &[u8]| {
+        crate::util::write_atomic(&dir.join(name), bytes)
+            .with_context(|| format!("writing {name} in {}", dir.display()))
+    };
+    write("results.json", &serde_json::to_vec_pretty(&portable)?)?;
+    write("junit.xml", junit::junit(results)?.as_bytes())?;
+    write("summary.md", summary::summary_md(results).as_bytes())?;
     crate::html::write(dir, results)
 }
 
@@ -143,6 +147,8 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     let mut cells: Vec<CellResult> = Vec::new();
     let (mut started, mut finished, mut interrupted) = (String::new(), String::new(), false);
     let mut not_run = Vec::new();
+    // Cells a shard planned but never finished because it was cut short (killed, interrupted).
+    let mut unfinished: Vec<(String, PathBuf)> = Vec::new();
     let mut plan: Option<(Plan, PathBuf)> = None;
     for d in dirs {
         let p = d.join("results.json");
@@ -172,6 +178,9 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
             finished = r.finished.clone();
         }
         interrupted |= r.interrupted || r.in_progress;
+        if r.interrupted || r.in_progress {
+            unfinished.extend(r.not_run.iter().map(|id| (id.clone(), d.clone())));
+        }
         not_run.extend(r.not_run);
         for mut c in r.cells {
             // Relative (this harness) or an absolute path of another machine: the cell's folder
@@ -195,7 +204,10 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
             .cells
             .iter()
             .filter(|id| !reported(id))
-            .map(|id| format!("{id}: no result from {}", p.source_of(id)))
+            .map(|id| match unfinished.iter().find(|(u, _)| u == id) {
+                Some((_, d)) => format!("{id}: unfinished: the run in {} was cut short before this cell", d.display()),
+                None => format!("{id}: no result from {}", p.source_of(id)),
+            })
             .collect(),
         None => vec![],
     };

@@ -168,3 +168,27 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     assert!(e.contains("different plans") && e.contains("s1") && e.contains("s2"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn reproduce_sh_makes_an_ad_hoc_cell_again() {
+    use crate::matrix::{AdHoc, Cell, Expectation, Scenario, Variant};
+    let v = Variant {
+        name: "upstream+patch".into(),
+        adhoc: Some(AdHoc { base: Some("upstream".into()), patches: vec!["/tmp/my fix.patch".into()] }),
+        ..Variant::default()
+    };
+    let cell = Cell {
+        arch: crate::arch::Arch::S390x,
+        variant: v,
+        scenario: Scenario::Cancel,
+        expectation: Expectation::Splat { locks: vec![] },
+        timeout: 77,
+        mib: 16,
+    };
+    let w = metadata::reproduce_words(&cell, &["--results-dir".into(), "/r".into()]).join(" ");
+    assert_eq!(
+        w,
+        "cargo xtask run --arch s390x --variant upstream --patch /tmp/my fix.patch --scenario cancel --mib 16 \
+         --expect splat --timeout 77 --results-dir /r"
+    );
+}

@@ -18,6 +18,16 @@ use crate::tools::{self, Group};
 /// No console output for this long means the guest stopped making progress.
 pub const INACTIVITY: Duration = Duration::from_secs(150);
 
+/// The console of one cell is kept up to this size; past it the guest is stopped (a healthy
+/// cell writes well under 1 MiB, the lockout trace dump included).
+pub const CONSOLE_CAP_DEFAULT: u64 = 64 << 20;
+
+/// Read at most this much of the console per poll, so a flood never lands in memory at once.
+const READ_CHUNK: u64 = 4 << 20;
+
+/// A line longer than this is cut (a guest writing without newlines must not grow a buffer).
+const LINE_MAX: usize = 64 << 10;
+
 pub struct BootRequest<'a> {
     pub arch: Arch,
     pub kernel: &'a Path,
@@ -29,6 +39,8 @@ pub struct BootRequest<'a> {
     pub dir: &'a Path,
     /// Names the QMP socket: unique among the boots of this process.
     pub name: &'a str,
+    /// Bytes of console kept before the guest is stopped.
+    pub console_cap: u64,
 }
 
 /// What the host saw of the boot, outside the console.
@@ -38,6 +50,11 @@ pub struct Observed {
     pub timed_out: Option<String>,
     /// arm64: DEVICE_DELETED seen and query-memory-devices empty afterwards.
     pub dimm_removed: Option<bool>,
+    /// The console reached the cap: the guest was stopped there.
+    pub console_capped: Option<String>,
+    /// Every guest marker, parsed as the console streamed in (the report never re-reads it).
+    pub markers: Vec<Marker>,
+    pub kernel_sha256: Option<String>,
 }
 
 /// Boots and plays the scenario's host side; what the host saw goes into `seen` (also when an
@@ -47,8 +64,10 @@ pub fn boot(req: &BootRequest, seen: &mut Observed, stage: &mut dyn FnMut(&str))
     let console_log = req.dir.join("console.log");
     let _ = fs::remove_file(&console_log);
     fs::File::create(&console_log)?;
-    // Unix socket paths are limited to 108 bytes: keep the socket short and outside the results.
-    let sock = std::env::temp_dir().join(format!("ksmh-{}-{}.qmp", std::process::id(), req.name));
+    // Unix socket paths are limited to 108 bytes: a short name in a private (0700) folder of
+    // this process, never in the results and never guessable by other users.
+    let sockdir = private_dir()?;
+    let sock = sockdir.join(format!("{}.qmp", crate::util::short_hash(req.name.as_bytes())));
     let _ = fs::remove_file(&sock);
     let (vm, mut qmp) = start(req, &console_log, &sock)?;
     let result = watch(req, &vm, &mut qmp, &mut Tail::new(console_log), seen, stage);
@@ -56,6 +75,26 @@ pub fn boot(req: &BootRequest, seen: &mut Observed, stage: &mut dyn FnMut(&str))
     drop(vm); // kills the process group if still running
     let _ = fs::remove_file(&sock);
     result
+}
+
+/// `$TMPDIR/ksmh-<pid>`, mode 0700, made once per process (an old one of a dead process with
+/// our pid is taken over only if it is ours and private).
+fn private_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let d = std::env::temp_dir().join(format!("ksmh-{}", std::process::id()));
+    match fs::DirBuilder::new().mode(0o700).create(&d) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let m = fs::symlink_metadata(&d)?;
+            // SAFETY: getuid only reads.
+            let me = unsafe { libc::getuid() };
+            if !m.is_dir() || m.uid() != me || m.permissions().mode() & 0o077 != 0 {
+                bail!("{} exists and is not a private folder of ours: remove it", d.display());
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", d.display())),
+    }
+    Ok(d)
 }
 
 /// QEMU in its own process group, and the QMP connection to it.
@@ -97,7 +136,18 @@ fn watch(
         while let Some((lineno, line)) = console.next_line() {
             if let Some(mk) = markers::parse_line(&line, lineno) {
                 on_marker(&mk, qmp, req.dir, seen, stage)?;
+                seen.markers.push(mk);
             }
+        }
+        if console.len >= req.console_cap {
+            vm.kill();
+            let mib = req.console_cap >> 20;
+            seen.console_capped = Some(format!(
+                "the console passed its {mib} MiB cap: the guest printed without end and was stopped there"
+            ));
+            // Keep exactly the cap: what QEMU wrote between the check and the kill goes.
+            let _ = fs::OpenOptions::new().write(true).open(&console.path).and_then(|f| f.set_len(req.console_cap));
+            return Ok(());
         }
         if let Ok(Some(out)) = vm.handle.try_wait() {
             seen.qemu_exit = out.status.code();
@@ -149,27 +199,39 @@ fn on_marker(mk: &Marker, qmp: &mut Qmp, dir: &Path, seen: &mut Observed, stage:
 struct Tail {
     path: PathBuf,
     offset: u64,
+    /// The file's length at the last look (QEMU may be ahead of what we read).
+    len: u64,
     pending: String,
     lineno: u64,
 }
 
 impl Tail {
     fn new(path: PathBuf) -> Tail {
-        Tail { path, offset: 0, pending: String::new(), lineno: 0 }
+        Tail { path, offset: 0, len: 0, pending: String::new(), lineno: 0 }
     }
 
     /// Reads what was appended since the last call; whether anything was.
     fn read_new(&mut self) -> Result<bool> {
         let mut f = fs::File::open(&self.path)?;
         let len = f.metadata()?.len();
+        self.len = len;
         if len <= self.offset {
             return Ok(false);
         }
         f.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = Vec::with_capacity((len - self.offset) as usize);
-        f.take(len - self.offset).read_to_end(&mut buf)?;
+        let want = (len - self.offset).min(READ_CHUNK);
+        let mut buf = Vec::with_capacity(want as usize);
+        f.take(want).read_to_end(&mut buf)?;
         self.offset += buf.len() as u64;
         self.pending.push_str(&String::from_utf8_lossy(&buf));
+        if !self.pending.contains('\n') && self.pending.len() > LINE_MAX {
+            // No newline in sight: cut the line (markers are short; this is a flood).
+            let mut cut = LINE_MAX;
+            while !self.pending.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.pending.insert(cut, '\n');
+        }
         Ok(true)
     }
 

@@ -59,6 +59,10 @@ pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
     if initrd.exists() {
         return Ok(Image { initrd });
     }
+    let _lock = crate::lock::acquire(&cache.locks(), &format!("images-{arch}"), &format!("the {arch} initramfs"))?;
+    if initrd.exists() {
+        return Ok(Image { initrd }); // another run made it while we waited
+    }
     std::fs::create_dir_all(&dir)?;
     tools::require_cmd(&m.gcc())?;
     let work_bin = dir.join("ksmwork");
@@ -85,9 +89,7 @@ pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
         ("init", Entry::File(init, 0o755)),
         ("ksmwork", Entry::File(std::fs::read(&work_bin)?, 0o755)),
     ];
-    let tmp = dir.join("initramfs.cpio.gz.tmp");
-    std::fs::write(&tmp, gzip(&archive(&entries)?)?)?;
-    std::fs::rename(&tmp, &initrd)?;
+    crate::util::write_atomic(&initrd, &gzip(&archive(&entries)?)?)?;
     Ok(Image { initrd })
 }
 

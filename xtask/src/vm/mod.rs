@@ -8,5 +8,5 @@ mod image;
 pub mod markers;
 mod qmp;
 
-pub use boot::{boot, BootRequest, Observed, INACTIVITY};
+pub use boot::{boot, BootRequest, Observed, CONSOLE_CAP_DEFAULT, INACTIVITY};
 pub use image::{build as build_image, Image};

@@ -34,6 +34,8 @@ pub struct GuestParams<'a> {
     pub run_word: &'a str,
     /// Kernel functions whose calls prove the variant's code ran.
     pub must_call: &'a [String],
+    /// A fault the guest makes on purpose (`flood`: print without end), for the fault tests.
+    pub fault: Option<&'a str>,
 }
 
 impl GuestParams<'_> {
@@ -48,6 +50,9 @@ impl GuestParams<'_> {
         );
         if !self.must_call.is_empty() {
             s.push_str(&format!(" ksmh.must_call={}", self.must_call.join(",")));
+        }
+        if let Some(f) = self.fault {
+            s.push_str(&format!(" ksmh.fault={f}"));
         }
         s
     }
