@@ -44,6 +44,11 @@ impl Cache {
         self.root.join("build").join(source_id).join(format!("{}-{config_hash}", arch.name()))
     }
 
+    /// Kernel source packages `setup` downloads (backports), and their unpacked `root/`.
+    pub fn debs(&self) -> PathBuf {
+        self.root.join("debs")
+    }
+
     /// One lock file per shared thing (see `lock`).
     pub fn locks(&self) -> PathBuf {
         self.root.join("locks")

@@ -167,6 +167,7 @@ fn expect_word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Expectation, D:
     Expectation::from_word(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
+/// The single-kernel form: `kernel: {source: debian | PATH}` (cells then carry no kernel name).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSpec {
@@ -175,6 +176,64 @@ pub struct KernelSpec {
 }
 fn default_source() -> String {
     "debian".into()
+}
+impl Default for KernelSpec {
+    fn default() -> Self {
+        KernelSpec { source: default_source() }
+    }
+}
+
+/// One kernel of the `kernels:` axis: where its source comes from and what differs on it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelDef {
+    #[serde(skip_deserializing)]
+    pub name: String,
+    /// `debian` (linux-source-6.1), `debian:PACKAGE` (e.g. `debian:linux-source-6.12`), or a
+    /// path to a kernel tree.
+    pub source: String,
+    /// Per variant name: the patch series on this kernel instead of the variant's own.
+    #[serde(default)]
+    pub patches: BTreeMap<String, Vec<PathBuf>>,
+    /// Per variant name: the lock classes its splat names on this kernel, per scenario.
+    #[serde(default)]
+    pub splat_locks: BTreeMap<String, BTreeMap<Scenario, Vec<String>>>,
+    /// Kconfig fragments added to every variant on this kernel.
+    #[serde(default)]
+    pub kconfig: Vec<PathBuf>,
+}
+
+impl KernelDef {
+    /// `base` as it builds on this kernel: its series and splat locks for this kernel.
+    pub fn variant(&self, base: &Variant) -> Variant {
+        let mut v = base.clone();
+        if let Some(p) = self.patches.get(&base.name) {
+            v.patches = p.clone();
+        }
+        if let Some(l) = self.splat_locks.get(&base.name) {
+            v.splat_locks = l.clone();
+        }
+        v.kconfig.extend(self.kconfig.iter().cloned());
+        v
+    }
+
+    /// `6.12` -> (6, 12): the version the name says, for picking the series nearest a tree.
+    pub fn version(&self) -> Option<(u32, u32)> {
+        version_of(&self.name)
+    }
+}
+
+/// `MAJOR.MINOR` at the start of a version string (`6.12`, `6.12.95`, `6.13-rc1`).
+pub fn version_of(s: &str) -> Option<(u32, u32)> {
+    let mut it = s.split(|c: char| !c.is_ascii_digit());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// A cell's kernel: its name on the axis (None in a single-kernel matrix) and its source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    pub name: Option<String>,
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,9 +273,10 @@ fn default_mutant_scenario() -> Scenario {
 }
 
 impl Mutant {
-    /// The base variant with the mutant's patches on top, under the mutant's name.
-    pub fn variant(&self, m: &MatrixFile) -> Variant {
-        let mut v = m.variants[&self.base].clone();
+    /// The base variant (as it builds on `k`) with the mutant's patches on top, under the
+    /// mutant's name.
+    pub fn variant(&self, m: &MatrixFile, k: &KernelDef) -> Variant {
+        let mut v = k.variant(&m.variants[&self.base]);
         v.name = format!("mutant-{}", self.name);
         v.description = self.description.clone();
         v.patches.extend(self.patches.iter().cloned());
@@ -229,7 +289,11 @@ impl Mutant {
 #[serde(deny_unknown_fields)]
 pub struct MatrixFile {
     pub schema: u32,
+    #[serde(default)]
     pub kernel: KernelSpec,
+    /// The kernel axis: named kernels, each a source and what differs on it.
+    #[serde(default)]
+    pub kernels: BTreeMap<String, KernelDef>,
     pub arches: Vec<Arch>,
     pub scenarios: Vec<Scenario>,
     pub workload: Workload,
@@ -242,6 +306,7 @@ pub struct MatrixFile {
 
 #[derive(Debug, Clone)]
 pub struct Cell {
+    pub kernel: Kernel,
     pub arch: Arch,
     pub variant: Variant,
     pub scenario: Scenario,
@@ -252,7 +317,71 @@ pub struct Cell {
 
 impl Cell {
     pub fn id(&self) -> CellId {
-        CellId { arch: self.arch, variant: self.variant.name.clone(), scenario: self.scenario }
+        CellId {
+            kernel: self.kernel.name.clone(),
+            arch: self.arch,
+            variant: self.variant.name.clone(),
+            scenario: self.scenario,
+        }
+    }
+}
+
+impl MatrixFile {
+    /// The kernel axis: `kernels:` in file order of names, else the one `kernel:` (unnamed).
+    pub fn kernel_defs(&self) -> Vec<KernelDef> {
+        if self.kernels.is_empty() {
+            return vec![KernelDef { source: self.kernel.source.clone(), ..KernelDef::default() }];
+        }
+        let mut v: Vec<KernelDef> = self.kernels.values().cloned().collect();
+        v.sort_by_key(|k| k.version());
+        v
+    }
+
+    /// The first (oldest) kernel of the axis: where mutants and ad hoc runs go by default.
+    pub fn first_kernel(&self) -> (Kernel, KernelDef) {
+        let k = self.kernel_defs().remove(0);
+        (self.kernel_of(&k), k)
+    }
+
+    /// A kernel of the axis by name, or an error naming the ones there are.
+    pub fn kernel_named(&self, name: &str) -> Result<(Kernel, KernelDef)> {
+        let defs = self.kernel_defs();
+        match defs.iter().find(|k| k.name == name) {
+            Some(k) => Ok((self.kernel_of(k), k.clone())),
+            None => bail!(
+                "no kernel {name:?} in the matrix; it has: {}",
+                defs.iter().map(|k| k.name.clone()).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    pub fn kernel_of(&self, k: &KernelDef) -> Kernel {
+        Kernel { name: (!self.kernels.is_empty()).then(|| k.name.clone()), source: k.source.clone() }
+    }
+
+    /// Only the kernel whose series fit a tree of `version` best (the newest not newer than
+    /// it), with `source` as its source: how `--kernel-src` runs on a kernel axis. Its name
+    /// and why, or an error when the tree is older than every kernel of the axis.
+    pub fn pin_kernel(&mut self, version: &str, source: &str) -> Result<String> {
+        let defs = self.kernel_defs();
+        let v = version_of(version).with_context(|| format!("cannot read the version {version:?}"))?;
+        let pick = defs.iter().filter(|k| k.version().is_some_and(|kv| kv <= v)).next_back().cloned();
+        let Some(mut k) = pick else {
+            let oldest = defs.first().map(|k| k.name.clone()).unwrap_or_default();
+            bail!(
+                "this tree is Linux {version}, older than the oldest kernel the matrix supports ({}); use a tree of {} or newer",
+                if oldest.is_empty() { "6.1".into() } else { oldest.clone() },
+                if oldest.is_empty() { "6.1" } else { &oldest }
+            );
+        };
+        k.source = source.to_string();
+        let name = k.name.clone();
+        if self.kernels.is_empty() {
+            self.kernel.source = source.to_string();
+        } else {
+            self.kernels = [(name.clone(), k)].into_iter().collect();
+        }
+        Ok(name)
     }
 }
 
@@ -261,6 +390,8 @@ impl Cell {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "CellIdFields", from = "CellIdFields")]
 pub struct CellId {
+    /// The kernel's name on the `kernels:` axis (None in a single-kernel matrix).
+    pub kernel: Option<String>,
     pub arch: Arch,
     pub variant: String,
     pub scenario: Scenario,
@@ -268,6 +399,9 @@ pub struct CellId {
 
 impl std::fmt::Display for CellId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(k) = &self.kernel {
+            write!(f, "{k}-")?;
+        }
         write!(f, "{}-{}-{}", self.arch, self.variant, self.scenario.name())
     }
 }
@@ -276,6 +410,8 @@ impl std::fmt::Display for CellId {
 #[derive(Serialize, Deserialize)]
 struct CellIdFields {
     id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kernel: Option<String>,
     arch: Arch,
     variant: String,
     scenario: Scenario,
@@ -283,13 +419,13 @@ struct CellIdFields {
 
 impl From<CellId> for CellIdFields {
     fn from(c: CellId) -> Self {
-        CellIdFields { id: c.to_string(), arch: c.arch, variant: c.variant, scenario: c.scenario }
+        CellIdFields { id: c.to_string(), kernel: c.kernel, arch: c.arch, variant: c.variant, scenario: c.scenario }
     }
 }
 
 impl From<CellIdFields> for CellId {
     fn from(f: CellIdFields) -> Self {
-        CellId { arch: f.arch, variant: f.variant, scenario: f.scenario }
+        CellId { kernel: f.kernel, arch: f.arch, variant: f.variant, scenario: f.scenario }
     }
 }
 
@@ -341,14 +477,42 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
         if v.expect.is_clean() && !v.splat_locks.is_empty() {
             bail!("{origin}: variant {name} expects clean but lists splat_locks: an impossible cell");
         }
-        if !v.expect.is_clean() {
+    }
+    if !m.kernels.is_empty() && m.kernel.source != default_source() {
+        bail!("{origin}:{}: give either kernel: or kernels:, not both", line_of(text, "kernel:", "kernel"));
+    }
+    for (name, k) in m.kernels.iter_mut() {
+        k.name = name.clone();
+        if k.version().is_none() {
+            bail!(
+                "{origin}:{}: kernel name {name:?} must start with its version (e.g. 6.12)",
+                line_of(text, "kernels:", name)
+            );
+        }
+        for v in k.patches.keys().chain(k.splat_locks.keys()) {
+            if !m.variants.contains_key(v) {
+                bail!(
+                    "{origin}:{}: kernel {name} names variant {v:?}, which is not in variants",
+                    line_of(text, &format!("{name}"), v)
+                );
+            }
+        }
+    }
+    for k in m.kernel_defs() {
+        for base in m.variants.values() {
+            let v = k.variant(base);
+            if v.expect.is_clean() {
+                continue;
+            }
             // A splat naming no lock would let any lockdep report pass as the expected one.
             for sc in &m.scenarios {
                 if v.splat_locks.get(sc).is_none_or(|l| l.is_empty()) {
                     bail!(
-                        "{origin}: variant {name} expects a splat but names no lock classes for scenario {}: \
+                        "{origin}: variant {} expects a splat but names no lock classes for scenario {}{}: \
                          add splat_locks: {{{}: [...]}}",
+                        v.name,
                         sc.name(),
+                        if k.name.is_empty() { String::new() } else { format!(" on kernel {}", k.name) },
                         sc.name()
                     );
                 }
@@ -383,7 +547,12 @@ pub fn load(path: &Path) -> Result<MatrixFile> {
 pub fn check_paths(m: &MatrixFile, text: &str, origin: &str, repo: &Path) -> Result<()> {
     let variants = m.variants.values().map(|v| (format!("{}:", v.name), [&v.patches, &v.rust_patches, &v.kconfig]));
     let mutants = m.mutants.values().map(|mu| (format!("{}:", mu.name), [&mu.patches, &mu.rust_patches, &mu.patches]));
-    for (section, lists) in variants.chain(mutants) {
+    let empty = Vec::new();
+    let kernels = m.kernels.values().flat_map(|k| {
+        let per_variant = k.patches.values().map(|p| (format!("{}:", k.name), [p, &k.kconfig, &empty]));
+        per_variant.chain(std::iter::once((format!("{}:", k.name), [&k.kconfig, &empty, &empty])))
+    });
+    for (section, lists) in variants.chain(mutants).chain(kernels) {
         for p in lists.into_iter().flatten() {
             let full = if p.is_absolute() { p.clone() } else { repo.join(p) };
             if !full.exists() {

@@ -10,10 +10,13 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
     let mut mutants: Vec<_> = m.mutants.values().collect();
     mutants.sort_by(|a, b| (&a.base, &a.name).cmp(&(&b.base, &b.name)));
     let mut cells = Vec::new();
+    // On the first kernel of the axis: the mutants test the harness, one kernel proves it.
+    let (kernel, kdef) = m.first_kernel();
     for &arch in &m.arches {
         for mu in &mutants {
-            let variant = mu.variant(m);
+            let variant = mu.variant(m, &kdef);
             let cell = Cell {
+                kernel: kernel.clone(),
                 arch,
                 expectation: variant.expectation(mu.scenario),
                 variant,
@@ -73,7 +76,7 @@ mod tests {
         for c in &cells {
             let name = c.variant.name.strip_prefix("mutant-").unwrap();
             let mu = &m.mutants[name];
-            let base = &m.variants[&mu.base];
+            let base = &m.first_kernel().1.variant(&m.variants[&mu.base]);
             // The base's own patches come first, then the mutant's.
             assert!(c.variant.patches.starts_with(&base.patches), "{}", c.id());
             assert_eq!(c.expectation, base.expectation(mu.scenario));
@@ -81,7 +84,7 @@ mod tests {
         let only = plan(&m, &["no-lockout-rust".into(), "arm64".into()], &[]);
         assert_eq!(
             only.iter().map(|c| c.id().to_string()).collect::<Vec<_>>(),
-            vec!["arm64-mutant-no-lockout-rust-offline"]
+            vec!["6.1-arm64-mutant-no-lockout-rust-offline"]
         );
         assert!(!plan(&m, &[], &["no-lockout-c".into()]).iter().any(|c| c.variant.name == "mutant-no-lockout-c"));
     }

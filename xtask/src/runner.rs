@@ -3,6 +3,7 @@
 //! or TIMEOUT verdict, and every log stays in the cell's folder. Several: [`run_cells`], in
 //! lanes (one per arch with `--jobs`), the report rewritten after every cell.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -44,23 +45,25 @@ pub struct Options {
 }
 
 impl Options {
+    /// The matrix; with `--kernel-src`, only the kernel of its axis whose series fit the tree
+    /// best, with the tree as its source (said on stderr).
     pub fn load_matrix(&self) -> Result<MatrixFile> {
-        matrix::load(&self.matrix)
-    }
-
-    /// `--kernel-src` wins over the matrix's kernel.source.
-    pub fn kernel_src(&self, m: &MatrixFile) -> Option<PathBuf> {
-        self.kernel_src.clone().or_else(|| (m.kernel.source != "debian").then(|| PathBuf::from(&m.kernel.source)))
+        let mut m = matrix::load(&self.matrix)?;
+        if let Some(tree) = &self.kernel_src {
+            let version = kernel::tree_version(tree)?;
+            let source = tree.canonicalize()?.display().to_string();
+            let name = m.pin_kernel(&version, &source)?;
+            if !name.is_empty() {
+                eprintln!("--kernel-src {}: Linux {version}; using the series of kernel {name} (the newest of the matrix not newer than the tree)", tree.display());
+            }
+        }
+        Ok(m)
     }
 
     /// The words reproduce.sh needs beyond the cell: the options that differ from the defaults.
     fn repro_args(&self, m: &MatrixFile) -> Vec<String> {
         let mut v = self.passthrough_args();
-        if self.kernel_src.is_none() {
-            if let Some(k) = self.kernel_src(m) {
-                v.extend(["--kernel-src".into(), k.display().to_string()]);
-            }
-        }
+        let _ = m;
         if self.results_root != crate::paths::results_root(None) {
             v.extend(["--results-dir".into(), self.results_root.display().to_string()]);
         }
@@ -109,16 +112,25 @@ pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report:
     let mut empty = results_of(&started, &cells, vec![], false, plan);
     empty.in_progress = true;
     report::write(dir, &empty)?;
-    let src = kernel::resolve_source(&o.cache, o.kernel_src(m).as_deref())?;
-    report::write_metadata(dir, &repo, Some(&src), run)?;
+    // Every kernel the cells need, resolved (and extracted) once, before any cell runs.
+    let mut sources: BTreeMap<String, KernelSource> = BTreeMap::new();
+    for c in &cells {
+        if !sources.contains_key(&c.kernel.source) {
+            sources.insert(c.kernel.source.clone(), kernel::resolve_source(&o.cache, &c.kernel.source)?);
+        }
+    }
+    report::write_metadata(dir, &repo, sources.values().next(), run)?;
     let progress = Progress::new();
-    progress.println(&format!("kernel {} ({}); results in {}", src.version, src.origin, dir.display()));
+    for src in sources.values() {
+        progress.println(&format!("kernel {} ({})", src.version, src.origin));
+    }
+    progress.println(&format!("results in {}", dir.display()));
     let repro = o.repro_args(m);
     let known = crate::known::load(&repo.join("configs/known-issues.yaml"))?;
     let ctx = Context {
         cache: &o.cache,
         repo: &repo,
-        src: &src,
+        sources: &sources,
         make_jobs: o.make_jobs,
         repro_args: &repro,
         known: &known,
@@ -203,7 +215,8 @@ fn results_of(
 pub struct Context<'a> {
     pub cache: &'a Cache,
     pub repo: &'a Path,
-    pub src: &'a KernelSource,
+    /// The kernel source of each cell, by its `kernel.source`.
+    pub sources: &'a BTreeMap<String, KernelSource>,
     pub make_jobs: usize,
     /// Extra words for reproduce.sh (`--kernel-src ...`, `--matrix ...`).
     pub repro_args: &'a [String],
@@ -285,7 +298,7 @@ fn build_and_boot(
     let req = kernel::BuildRequest {
         cache: ctx.cache,
         repo: ctx.repo,
-        src: ctx.src,
+        src: &ctx.sources[&cell.kernel.source],
         arch: cell.arch,
         variant: &cell.variant,
         out_dir: dir,

@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::arch::{Arch, MemoryMode};
+use xtask::arch::MemoryMode;
 use xtask::console;
 use xtask::html::browser;
 use xtask::lockout;
-use xtask::matrix::{self, Scenario};
+use xtask::matrix;
 use xtask::report::CellResult;
 use xtask::report::{self, Results};
 use xtask::verdict::{self, HostFacts, Outcome};
@@ -29,11 +29,10 @@ fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
     let fixture =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{id}.console.log"));
     let text = String::from_utf8_lossy(&std::fs::read(&fixture).unwrap()).into_owned();
-    let mut it = id.split('-');
-    let arch = Arch::parse(it.next().unwrap()).unwrap();
-    let variant = &m.variants[it.next().unwrap()];
-    let scenario = if it.next() == Some("offline") { Scenario::Offline } else { Scenario::Cancel };
-    let expectation = variant.expectation(scenario);
+    let plan_cell = matrix::plan(m, &[], &[]).into_iter().find(|c| c.id().to_string() == id).expect("a plan cell");
+    let (arch, scenario) = (plan_cell.arch, plan_cell.scenario);
+    let variant = &plan_cell.variant;
+    let expectation = plan_cell.expectation.clone();
     let analysis = console::analyze_bytes(text.as_bytes());
     let guest = markers::summarize(&markers::parse(&text));
     let ev = lockout::analyze(&guest.trace, &variant.must_call);
@@ -58,7 +57,7 @@ fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
     std::fs::create_dir_all(&cdir).unwrap();
     std::fs::write(cdir.join("console.log"), &text).unwrap();
     let c = CellResult {
-        id: xtask::matrix::CellId { arch, variant: variant.name.clone(), scenario },
+        id: plan_cell.id(),
         expectation,
         verdict: v,
         findings: analysis,

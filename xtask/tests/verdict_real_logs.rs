@@ -66,15 +66,32 @@ fn judge_with(
     })
 }
 
+/// The verdict of a matrix cell (by id, from the repo's plan) on `text`, with the cell's own
+/// expectation on its own kernel.
 fn judge(cell: &str, text: &str) -> verdict::Verdict {
-    let mut it = cell.split('-');
-    let arch = Arch::parse(it.next().unwrap()).unwrap();
-    let variant = it.next().unwrap();
-    let scenario = match it.next().unwrap() {
-        "offline" => Scenario::Offline,
-        _ => Scenario::Cancel,
-    };
-    judge_text(arch, variant, scenario, text, None)
+    let m = matrix();
+    let c = matrix::plan(&m, &[], &[]).into_iter().find(|c| c.id().to_string() == cell).expect("a cell of the plan");
+    let analysis = console::analyze_bytes(text.as_bytes());
+    let guest = markers::summarize(&markers::parse(text));
+    let lockout = lockout::analyze(&guest.trace, &c.variant.must_call);
+    let dimm = c.arch.machine().memory == MemoryMode::DimmHotplug;
+    let host =
+        HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() };
+    let boot_line = c.variant.boot_line.as_deref();
+    verdict::judge(&verdict::Inputs {
+        expectation: &c.expectation,
+        scenario: c.scenario,
+        analysis: &analysis,
+        guest: &guest,
+        host: &host,
+        boot_line,
+        boot_line_seen: boot_line.is_some_and(|l| text.contains(l)),
+        known: &[],
+        today: "2026-11-26",
+        cell: "test",
+        lockout: Some(&lockout),
+        must_call: &c.variant.must_call,
+    })
 }
 
 /// Every cell of the repo's matrix, in plan order: each has a real console under
@@ -95,11 +112,11 @@ fn every_real_run_passes_against_its_own_expectation() {
 #[test]
 fn prefix_logs_fail_when_judged_as_clean_and_clean_logs_fail_when_a_splat_is_expected() {
     for (arch, scen, sc) in [(Arch::S390x, "cancel", Scenario::Cancel), (Arch::Arm64, "offline", Scenario::Offline)] {
-        let prefix = fixture(&format!("{arch}-prefix-{scen}"));
+        let prefix = fixture(&format!("6.1-{arch}-prefix-{scen}"));
         let v = judge_text(arch, "upstream", sc, &prefix, None);
         assert_eq!(v.outcome, Outcome::Fail, "{arch}: {}", v.reason);
         assert!(v.reason.contains("circular locking"), "{}", v.reason);
-        let clean = fixture(&format!("{arch}-upstream-{scen}"));
+        let clean = fixture(&format!("6.1-{arch}-upstream-{scen}"));
         let v = judge_text(arch, "prefix", sc, &clean, None);
         assert_eq!(v.outcome, Outcome::Fail, "{arch}: {}", v.reason);
         assert!(v.checks.iter().any(|c| c.name == "expected-splat" && !c.ok));
@@ -109,7 +126,7 @@ fn prefix_logs_fail_when_judged_as_clean_and_clean_logs_fail_when_a_splat_is_exp
 #[test]
 fn the_cancel_splat_must_name_the_notifier_rwsem() {
     // The offline path's splat (pcp_batch_high_lock) does not satisfy the cancel expectation.
-    let v = judge_text(Arch::S390x, "prefix", Scenario::Cancel, &fixture("s390x-prefix-offline"), None);
+    let v = judge_text(Arch::S390x, "prefix", Scenario::Cancel, &fixture("6.1-s390x-prefix-offline"), None);
     assert_ne!(v.outcome, Outcome::Pass, "{}", v.reason);
 }
 
@@ -171,7 +188,7 @@ fn the_arm64_dimm_must_really_leave_the_machine() {
 
 #[test]
 fn timeouts_harness_errors_and_panics_are_kept_apart() {
-    let base = fixture("s390x-upstream-offline");
+    let base = fixture("6.1-s390x-upstream-offline");
     let t = HostFacts { timed_out: Some("the cell's 3 s timeout expired".into()), ..Default::default() };
     let half: String = base.lines().take(40).collect::<Vec<_>>().join("\n");
     assert_eq!(judge_text(Arch::S390x, "upstream", Scenario::Offline, &half, Some(t)).outcome, Outcome::Timeout);
@@ -183,7 +200,8 @@ fn timeouts_harness_errors_and_panics_are_kept_apart() {
 
 #[test]
 fn the_rust_variant_must_prove_its_gate_is_in_use() {
-    let t = fixture("s390x-rust-cancel").replace("ksm: offline lockout implemented in Rust (rust-ksm)", "ksm: hello");
+    let t =
+        fixture("6.1-s390x-rust-cancel").replace("ksm: offline lockout implemented in Rust (rust-ksm)", "ksm: hello");
     let v = judge_text(Arch::S390x, "rust", Scenario::Cancel, &t, None);
     assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
     assert!(v.reason.contains("boot-line"));
@@ -191,7 +209,7 @@ fn the_rust_variant_must_prove_its_gate_is_in_use() {
 
 #[test]
 fn a_known_issue_is_shown_but_does_not_fail_until_it_expires() {
-    let prefix = fixture("s390x-prefix-cancel");
+    let prefix = fixture("6.1-s390x-prefix-cancel");
     let analysis = console::analyze_bytes(prefix.as_bytes());
     let fp = analysis.findings.iter().find(|f| f.category == console::Category::Lockdep).unwrap().fingerprint.clone();
     let guest = markers::summarize(&markers::parse(&prefix));
@@ -231,7 +249,7 @@ fn every_real_mutant_log_is_judged_as_the_matrix_says() {
     let m = matrix();
     let mut seen = 0;
     for (name, mu) in &m.mutants {
-        let cell = format!("s390x-mutant-{name}-offline");
+        let cell = format!("6.1-s390x-mutant-{name}-offline");
         let p =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));
         if !p.exists() {
@@ -325,7 +343,7 @@ fn lockdep_must_still_be_on_at_the_end_and_the_guest_must_finish() {
     assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
     assert!(v.reason.contains("lockdep-on-at-end"), "{}", v.reason);
     // A prefix cell's own splat explains debug_locks=0: still a pass.
-    assert_eq!(judge("arm64-prefix-offline", &fixture("arm64-prefix-offline")).outcome, Outcome::Pass);
+    assert_eq!(judge("6.1-arm64-prefix-offline", &fixture("6.1-arm64-prefix-offline")).outcome, Outcome::Pass);
     let t = replace_marker(&base, "@@KSMH done", "@@KSMH done result=partial");
     assert_eq!(judge(cell, &t).outcome, Outcome::Error);
 }

@@ -14,6 +14,9 @@ pub struct Build {
     arch: Arch,
     #[arg(long, default_value = "upstream")]
     variant: String,
+    /// A kernel of the matrix's `kernels:` axis (default: the oldest, 6.1)
+    #[arg(long)]
+    kernel: Option<String>,
     #[command(flatten)]
     opts: KernelOpts,
 }
@@ -23,8 +26,12 @@ impl Build {
         let (arch, variant) = (self.arch, &self.variant);
         let o = self.opts.options(1);
         let m = o.load_matrix()?;
-        let v = super::variant(&m, &o.matrix, variant, "")?;
-        let src = kernel::resolve_source(&o.cache, o.kernel_src(&m).as_deref())?;
+        let (k, kdef) = match &self.kernel {
+            Some(k) => m.kernel_named(k)?,
+            None => m.first_kernel(),
+        };
+        let v = &kdef.variant(super::variant(&m, &o.matrix, variant, "")?);
+        let src = kernel::resolve_source(&o.cache, &k.source)?;
         let out = self.opts.results.stamped(&format!("build-{arch}-{variant}"))?;
         let progress = Progress::new();
         let mut p = progress.cell(&format!("{arch}-{variant}"));

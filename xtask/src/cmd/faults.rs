@@ -291,7 +291,15 @@ mod tests {
     #[test]
     fn finds_processes_by_command_line() {
         let mut child = std::process::Command::new("sleep").arg("30.123456").spawn().unwrap();
-        let found = super::processes_mentioning("sleep 30.123456");
+        // Polled: between fork and exec the child still shows our own command line.
+        let mut found = vec![];
+        for _ in 0..50 {
+            found = super::processes_mentioning("sleep 30.123456");
+            if !found.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         child.kill().unwrap();
         let _ = child.wait();
         assert_eq!(found.len(), 1, "{found:?}");

@@ -8,7 +8,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use super::KernelOpts;
 use crate::arch::Arch;
 use crate::console::Category;
-use crate::matrix::{Cell, Expectation, MatrixFile, Scenario, Variant};
+use crate::matrix::{Cell, Expectation, KernelDef, MatrixFile, Scenario, Variant};
 use crate::report::CellResult;
 
 /// Build, boot and judge one cell: exit 0 as expected, 1 kernel misbehaved, 2 harness error, 3 inconclusive
@@ -16,6 +16,9 @@ use crate::report::CellResult;
 pub struct Run {
     #[arg(long, value_enum)]
     arch: Arch,
+    /// A kernel of the matrix's `kernels:` axis (default: the oldest, 6.1)
+    #[arg(long)]
+    kernel: Option<String>,
     /// A variant of the matrix file (upstream, prefix, rust, ...)
     #[arg(long)]
     variant: Option<String>,
@@ -41,12 +44,17 @@ impl Run {
     pub fn run(self) -> Result<i32> {
         let o = self.opts.options(1);
         let m = o.load_matrix()?;
-        let mut variant = self.variant(&m, &o.matrix)?;
+        let (kernel, kdef) = match &self.kernel {
+            Some(k) => m.kernel_named(k)?,
+            None => m.first_kernel(),
+        };
+        let mut variant = self.variant(&m, &o.matrix, &kdef)?;
         if let Some(e) = self.expect {
             variant.expect = e;
         }
         let timeout = m.timeouts.get(&self.arch).copied().unwrap_or(self.arch.machine().default_timeout);
         let cell = Cell {
+            kernel,
             arch: self.arch,
             expectation: variant.expectation(self.scenario),
             scenario: self.scenario,
@@ -63,11 +71,11 @@ impl Run {
     }
 
     /// `--variant`, or an ad hoc one with `--patch` on top (of `--variant`'s patches, if given).
-    fn variant(&self, m: &MatrixFile, matrix: &std::path::Path) -> Result<Variant> {
+    fn variant(&self, m: &MatrixFile, matrix: &std::path::Path, k: &KernelDef) -> Result<Variant> {
         let name = self.variant.as_deref();
         if self.patches.is_empty() {
             return match name {
-                Some(name) => super::variant(m, matrix, name, "").cloned(),
+                Some(name) => super::variant(m, matrix, name, "").map(|v| k.variant(v)),
                 None => bail!(
                     "give --variant NAME (one of: {}) or --patch FILE...",
                     m.variants.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -75,7 +83,7 @@ impl Run {
             };
         }
         let mut v = match name {
-            Some(n) => super::variant(m, matrix, n, " for --patch")?.clone(),
+            Some(n) => k.variant(super::variant(m, matrix, n, " for --patch")?),
             None => Variant::default(),
         };
         let mut extra = Vec::new();

@@ -134,6 +134,9 @@ fn setup(cache: &Cache) -> Result<()> {
     for a in busybox_missing {
         fetch_busybox(cache, a)?;
     }
+    for (package, suite) in crate::kernel::debian::BACKPORTS {
+        crate::kernel::debian::fetch(cache, package, suite)?;
+    }
     dev_tools()?;
     let missing_after: Vec<&str> = REQUIREMENTS.iter().filter(|r| !r.found()).map(|r| r.what).collect();
     if !missing_after.is_empty() {

@@ -218,7 +218,8 @@ fn probe_cell(
 ) -> Result<CellResult> {
     let out = dir.join(&variant.name);
     let expectation = variant.expectation(Scenario::Offline);
-    let cell = Cell { arch, expectation, variant, scenario: Scenario::Offline, timeout, mib: m.workload.mib };
+    let kernel = m.first_kernel().0;
+    let cell = Cell { kernel, arch, expectation, variant, scenario: Scenario::Offline, timeout, mib: m.workload.mib };
     runner::run_cells(o, m, vec![cell], &out)?.cells.into_iter().next().context("interrupted before the cell ran")
 }
 

@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn the_real_s390x_cycle_is_mutex_then_notifier_rwsem_with_both_sites() {
-        let (text, f) = real("s390x-prefix-cancel.console.log");
+        let (text, f) = real("6.1-s390x-prefix-cancel.console.log");
         let lines = excerpt(&text, &f);
         assert_eq!(
             link_sites(&lines),
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn the_real_arm64_offline_cycle_goes_through_pcp_batch_high_lock() {
-        let (text, f) = real("arm64-prefix-offline.console.log");
+        let (text, f) = real("6.1-arm64-prefix-offline.console.log");
         let c = cycle(f.lockdep.as_ref().unwrap(), &link_sites(&excerpt(&text, &f))).unwrap();
         assert_eq!(c.locks, vec!["ksm_thread_mutex/1", "pcp_batch_high_lock"]);
         assert_eq!(c.edges[0].site.as_deref(), Some("setup_per_zone_wmarks"));
@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn a_link_trace_saved_at_an_unlock_names_the_caller_not_the_unlock() {
         // s390x's #1 trace starts lock_release / up_read / blocking_notifier_call_chain.
-        let (text, f) = real("s390x-prefix-offline.console.log");
+        let (text, f) = real("6.1-s390x-prefix-offline.console.log");
         assert_eq!(
             link_sites(&excerpt(&text, &f)),
             vec![Some("blocking_notifier_call_chain".into()), Some("setup_per_zone_wmarks".into())]

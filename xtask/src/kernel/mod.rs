@@ -5,6 +5,7 @@
 //! tree per (source, arch, fragments) with ccache (`build`).
 
 mod build;
+pub mod debian;
 mod kconfig;
 mod patches;
 mod rustcore;
@@ -12,4 +13,4 @@ mod source;
 
 pub use build::{build, BuildRequest, Built};
 pub use rustcore::{probe as rust_toolchain, Toolchain};
-pub use source::{resolve as resolve_source, KernelSource, DEBIAN_TARBALL};
+pub use source::{resolve as resolve_source, tree_version, KernelSource, DEBIAN_TARBALL};

@@ -10,6 +10,14 @@ use crate::{lock, tools};
 
 pub const DEBIAN_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
 
+/// A kernel source Debian ships as `linux-source-X.Y`: installed (its tarball in /usr/src),
+/// or, for a backports kernel, downloaded by `setup` into the cache without touching the
+/// host's apt sources (`<cache>/debs/root/usr/src/`).
+pub fn debian_tarball(cache: &Cache, package: &str) -> Option<PathBuf> {
+    let name = format!("{package}.tar.xz");
+    [Path::new("/usr/src").join(&name), cache.debs().join("root/usr/src").join(&name)].into_iter().find(|p| p.exists())
+}
+
 #[derive(Debug, Clone)]
 pub struct KernelSource {
     /// Short, stable name used in cache paths: `debian-6.1.192` or `user-<hash>`.
@@ -54,27 +62,34 @@ fn check_kernel_tree(dir: &Path) -> Result<String> {
     }
 }
 
-/// The embedded default: the tarball extracted once, under the sources lock. The extraction
-/// goes to a temporary folder renamed into place, and a stamp names the tarball (its size,
-/// mtime and package version): a cut-short extraction is never used, and a `linux-source`
-/// update re-extracts.
-pub fn debian_default(cache: &Cache) -> Result<KernelSource> {
-    let tarball = Path::new(DEBIAN_TARBALL);
-    if !tarball.exists() {
-        bail!("{DEBIAN_TARBALL} is missing: run `cargo xtask setup` or `apt-get install -y linux-source-6.1`");
-    }
-    let want = tarball_stamp(tarball, &package_version("linux-source-6.1"))?;
+/// An embedded kernel: Debian's `package` tarball extracted once, under the sources lock. The
+/// extraction goes to a temporary folder renamed into place, and a stamp names the tarball
+/// (its size, mtime and package version): a cut-short extraction is never used, and a
+/// `linux-source` update re-extracts.
+pub fn debian(cache: &Cache, package: &str) -> Result<KernelSource> {
+    let Some(tarball) = debian_tarball(cache, package) else {
+        bail!(
+            "the {package} tarball is missing (neither /usr/src nor {}): run `cargo xtask setup`",
+            cache.debs().display()
+        );
+    };
+    let want = tarball_stamp(&tarball, &package_version(cache, package))?;
     let _lock = lock::acquire(&cache.locks(), "sources", "the kernel sources")?;
-    let dir = extract_once(tarball, &cache.sources(), "linux-source-6.1", &want)?;
+    let dir = extract_once(&tarball, &cache.sources(), package, &want)?;
     let version = check_kernel_tree(&dir)?;
     Ok(KernelSource {
         id: format!("debian-{version}"),
         pristine: dir,
         version,
-        origin: format!("Debian linux-source-6.1 ({DEBIAN_TARBALL})"),
+        origin: format!("Debian {package} ({})", tarball.display()),
         resync: false,
         stamp: want,
     })
+}
+
+/// The default kernel: Debian's linux-source-6.1.
+pub fn debian_default(cache: &Cache) -> Result<KernelSource> {
+    debian(cache, "linux-source-6.1")
 }
 
 /// What identifies a tarball's content well enough to notice an update.
@@ -84,14 +99,20 @@ fn tarball_stamp(tarball: &Path, package_version: &str) -> Result<String> {
     Ok(format!("{} size={} mtime={mtime} package={package_version}\n", tarball.display(), m.len()))
 }
 
-fn package_version(pkg: &str) -> String {
-    tools::shell()
-        .ok()
-        .and_then(|sh| {
-            let fmt = "${Version}";
-            xshell::cmd!(sh, "dpkg-query -W -f {fmt} {pkg}").quiet().ignore_stderr().read().ok()
+/// The installed package's version, else the version of the .deb `setup` downloaded.
+fn package_version(cache: &Cache, pkg: &str) -> String {
+    let installed = tools::shell().ok().and_then(|sh| {
+        let fmt = "${Version}";
+        xshell::cmd!(sh, "dpkg-query -W -f {fmt} {pkg}").quiet().ignore_stderr().read().ok()
+    });
+    let downloaded = || {
+        std::fs::read_dir(cache.debs()).ok()?.flatten().find_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let rest = n.strip_prefix(&format!("{pkg}_"))?;
+            Some(rest.split('_').next()?.replace("%3a", ":"))
         })
-        .unwrap_or_else(|| "unknown".into())
+    };
+    installed.filter(|v| !v.is_empty()).or_else(downloaded).unwrap_or_else(|| "unknown".into())
 }
 
 /// `root/<name>` extracted from `tarball` (whose top folder is `name`), unless the stamp
@@ -136,11 +157,18 @@ pub fn user_tree(path: &Path) -> Result<KernelSource> {
     })
 }
 
-pub fn resolve(cache: &Cache, kernel_src: Option<&Path>) -> Result<KernelSource> {
-    match kernel_src {
-        Some(p) => user_tree(p),
-        None => debian_default(cache),
+/// A matrix kernel's `source:`: `debian` (linux-source-6.1), `debian:PACKAGE`, or a path.
+pub fn resolve(cache: &Cache, source: &str) -> Result<KernelSource> {
+    match source.strip_prefix("debian") {
+        Some("") => debian_default(cache),
+        Some(rest) if rest.starts_with(':') => debian(cache, &rest[1..]),
+        _ => user_tree(Path::new(source)),
     }
+}
+
+/// The version of a kernel tree (`--kernel-src`), or why it is not one.
+pub fn tree_version(path: &Path) -> Result<String> {
+    Ok(user_tree(path)?.version)
 }
 
 /// Makes the working copy exist and (for user trees, or a re-extracted source) match the

@@ -8,12 +8,14 @@ use super::{Cell, MatrixFile};
 /// A filter term: `s390x`, `prefix`, `cancel`, or `arch=s390x` / `variant=prefix` / `scenario=cancel`.
 pub fn matches(cell: &Cell, term: &str) -> bool {
     match term.split_once('=') {
+        Some(("kernel", v)) => cell.kernel.name.as_deref() == Some(v),
         Some(("arch", v)) => cell.arch.name() == v,
         Some(("variant", v)) => cell.variant.name == v,
         Some(("scenario", v)) => cell.scenario.name() == v,
         Some(_) => false,
         None => {
             term == cell.arch.name()
+                || cell.kernel.name.as_deref() == Some(term)
                 || term == cell.variant.name
                 || term == cell.scenario.name()
                 || term == cell.id().to_string()
@@ -21,25 +23,30 @@ pub fn matches(cell: &Cell, term: &str) -> bool {
     }
 }
 
-/// Cells in a stable order (arch, variant, scenario) so that builds of one arch stay together.
-/// `only`: each term is a comma list; a cell must match every --only given (any item of it).
+/// Cells in a stable order (arch, kernel, variant, scenario) so that builds of one arch, and
+/// of one tree, stay together. `only`: each term is a comma list; a cell must match every
+/// --only given (any item of it).
 pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
     let mut cells = Vec::new();
     for &arch in &m.arches {
-        for v in m.variants.values() {
-            for &scenario in &m.scenarios {
-                let cell = Cell {
-                    arch,
-                    variant: v.clone(),
-                    scenario,
-                    expectation: v.expectation(scenario),
-                    timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
-                    mib: m.workload.mib,
-                };
-                let keep = only.iter().all(|o| o.split(',').any(|t| matches(&cell, t.trim())))
-                    && !skip.iter().any(|s| s.split(',').any(|t| matches(&cell, t.trim())));
-                if keep {
-                    cells.push(cell);
+        for k in m.kernel_defs() {
+            let kernel = m.kernel_of(&k);
+            for v in m.variants.values().map(|b| k.variant(b)) {
+                for &scenario in &m.scenarios {
+                    let cell = Cell {
+                        kernel: kernel.clone(),
+                        arch,
+                        variant: v.clone(),
+                        scenario,
+                        expectation: v.expectation(scenario),
+                        timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
+                        mib: m.workload.mib,
+                    };
+                    let keep = only.iter().all(|o| o.split(',').any(|t| matches(&cell, t.trim())))
+                        && !skip.iter().any(|s| s.split(',').any(|t| matches(&cell, t.trim())));
+                    if keep {
+                        cells.push(cell);
+                    }
                 }
             }
         }

@@ -5,17 +5,21 @@ fn repo_matrix() -> MatrixFile {
 }
 
 #[test]
-fn the_repo_matrix_has_three_variants_on_two_arches_and_two_scenarios() {
+fn the_repo_matrix_has_two_kernels_three_variants_on_two_arches_and_two_scenarios() {
     let m = repo_matrix();
     let cells = plan(&m, &[], &[]);
-    assert_eq!(cells.len(), 12);
-    let prefix_cancel = cells.iter().find(|c| c.id().to_string() == "s390x-prefix-cancel").unwrap();
+    assert_eq!(cells.len(), 24);
+    let prefix_cancel = cells.iter().find(|c| c.id().to_string() == "6.1-s390x-prefix-cancel").unwrap();
     assert_eq!(
         prefix_cancel.expectation,
         Expectation::Splat { locks: vec!["ksm_thread_mutex/1".into(), "(memory_chain).rwsem".into()] }
     );
+    assert_eq!(prefix_cancel.variant.patches, vec![PathBuf::from("patches/prefix")]);
+    let p612 = cells.iter().find(|c| c.id().to_string() == "6.12-arm64-prefix-offline").unwrap();
+    assert_eq!(p612.variant.patches, vec![PathBuf::from("patches/6.12/prefix")], "the 6.12 series on 6.12");
+    assert_eq!(p612.kernel.source, "debian:linux-source-6.12");
     assert_eq!(
-        cells.iter().find(|c| c.id().to_string() == "arm64-upstream-offline").unwrap().expectation,
+        cells.iter().find(|c| c.id().to_string() == "6.1-arm64-upstream-offline").unwrap().expectation,
         Expectation::Clean
     );
 }
@@ -23,10 +27,25 @@ fn the_repo_matrix_has_three_variants_on_two_arches_and_two_scenarios() {
 #[test]
 fn only_and_skip_filter_cells() {
     let m = repo_matrix();
-    let c = plan(&m, &["s390x".into(), "prefix,upstream".into()], &["cancel".into()]);
+    let c = plan(&m, &["s390x".into(), "prefix,upstream".into(), "6.1".into()], &["cancel".into()]);
     let ids: Vec<String> = c.iter().map(|c| c.id().to_string()).collect();
-    assert_eq!(ids, vec!["s390x-prefix-offline", "s390x-upstream-offline"]);
-    assert!(plan(&m, &["arch=arm64".into(), "variant=rust".into(), "scenario=cancel".into()], &[]).len() == 1);
+    assert_eq!(ids, vec!["6.1-s390x-prefix-offline", "6.1-s390x-upstream-offline"]);
+    assert!(plan(&m, &["arch=arm64".into(), "variant=rust".into(), "scenario=cancel".into()], &[]).len() == 2);
+    assert_eq!(plan(&m, &["kernel=6.12".into()], &[]).len(), 12);
+}
+
+#[test]
+fn a_users_tree_runs_the_series_of_the_nearest_kernel_not_newer() {
+    let mut m = repo_matrix();
+    assert_eq!(m.clone().pin_kernel("6.12.7", "/src/linux").unwrap(), "6.12");
+    assert_eq!(m.clone().pin_kernel("6.6.30", "/src/linux").unwrap(), "6.1");
+    assert_eq!(m.clone().pin_kernel("6.18.0-rc1", "/src/linux").unwrap(), "6.12");
+    let e = m.clone().pin_kernel("5.15.0", "/src/linux").unwrap_err().to_string();
+    assert!(e.contains("older than the oldest kernel the matrix supports (6.1)"), "{e}");
+    m.pin_kernel("6.12.7", "/src/linux").unwrap();
+    let cells = plan(&m, &[], &[]);
+    assert_eq!(cells.len(), 12);
+    assert!(cells.iter().all(|c| c.kernel.source == "/src/linux" && c.kernel.name.as_deref() == Some("6.12")));
 }
 
 #[test]
@@ -70,7 +89,7 @@ fn mutants_must_break_a_known_variant_and_never_expect_pass() {
     assert!(e.contains("expects PASS"), "{e}");
     let m = parse(&format!("{head}  m1: {{base: up, patches: [x.patch], outcome: INCONCLUSIVE, check: c}}\n"), "m")
         .unwrap();
-    assert_eq!(m.mutants["m1"].variant(&m).name, "mutant-m1");
+    assert_eq!(m.mutants["m1"].variant(&m, &m.first_kernel().1).name, "mutant-m1");
 }
 
 #[test]

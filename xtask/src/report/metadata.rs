@@ -80,6 +80,9 @@ pub fn write_reproduce(dir: &Path, repo: &Path, cell: &Cell, extra: &[String]) {
 /// base and patches; always the expectation, memory and timeout it ran with. Pure.
 pub fn reproduce_words(cell: &Cell, extra: &[String]) -> Vec<String> {
     let mut w: Vec<String> = ["cargo", "xtask", "run", "--arch", cell.arch.name()].map(String::from).to_vec();
+    if let Some(k) = &cell.kernel.name {
+        w.extend(["--kernel".into(), k.clone()]);
+    }
     match &cell.variant.adhoc {
         None => w.extend(["--variant".into(), cell.variant.name.clone()]),
         Some(a) => {

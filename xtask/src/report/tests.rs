@@ -5,7 +5,7 @@ use crate::verdict::{Check, HostFacts, Verdict};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 
 fn cell(dir: &Path, arch: Arch, variant: &str, scenario: Scenario, outcome: Outcome, console: &str) -> CellResult {
-    let id = CellId { arch, variant: variant.into(), scenario };
+    let id = CellId { kernel: None, arch, variant: variant.into(), scenario };
     let d = dir.join(id.to_string());
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("console.log"), console).unwrap();
@@ -31,11 +31,11 @@ fn cell(dir: &Path, arch: Arch, variant: &str, scenario: Scenario, outcome: Outc
 fn junit_has_a_testcase_per_cell_and_the_splat_as_failure_text() {
     let dir = std::env::temp_dir().join(format!("ksmh-report-{}", std::process::id()));
     let splat = std::fs::read_to_string(
-        crate::paths::repo_root().join("xtask/tests/fixtures/runs/s390x-prefix-cancel.console.log"),
+        crate::paths::repo_root().join("xtask/tests/fixtures/runs/6.1-s390x-prefix-cancel.console.log"),
     )
     .unwrap();
     let clean = std::fs::read_to_string(
-        crate::paths::repo_root().join("xtask/tests/fixtures/runs/arm64-upstream-offline.console.log"),
+        crate::paths::repo_root().join("xtask/tests/fixtures/runs/6.1-arm64-upstream-offline.console.log"),
     )
     .unwrap();
     let r = Results {
@@ -98,7 +98,7 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     let root = std::env::temp_dir().join(format!("ksmh-merge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let clean = std::fs::read_to_string(
-        crate::paths::repo_root().join("xtask/tests/fixtures/runs/arm64-upstream-offline.console.log"),
+        crate::paths::repo_root().join("xtask/tests/fixtures/runs/6.1-arm64-upstream-offline.console.log"),
     )
     .unwrap();
     let ids = ["arm64-upstream-offline", "arm64-upstream-cancel", "arm64-prefix-offline", "arm64-prefix-cancel"];
@@ -178,6 +178,7 @@ fn reproduce_sh_makes_an_ad_hoc_cell_again() {
         ..Variant::default()
     };
     let cell = Cell {
+        kernel: crate::matrix::Kernel { name: Some("6.12".into()), source: "debian:linux-source-6.12".into() },
         arch: crate::arch::Arch::S390x,
         variant: v,
         scenario: Scenario::Cancel,
@@ -188,7 +189,7 @@ fn reproduce_sh_makes_an_ad_hoc_cell_again() {
     let w = metadata::reproduce_words(&cell, &["--results-dir".into(), "/r".into()]).join(" ");
     assert_eq!(
         w,
-        "cargo xtask run --arch s390x --variant upstream --patch /tmp/my fix.patch --scenario cancel --mib 16 \
+        "cargo xtask run --arch s390x --kernel 6.12 --variant upstream --patch /tmp/my fix.patch --scenario cancel --mib 16 \
          --expect splat --timeout 77 --results-dir /r"
     );
 }

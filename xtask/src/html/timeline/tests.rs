@@ -99,7 +99,7 @@ fn a_guest_without_times_has_no_timeline_and_one_with_samples_starts_at_boot() {
 fn batches_in_a_held_window_are_none_and_the_picture_has_its_shade() {
     // A real console: s390x prefix, cancel then offline, the lockout holding.
     let text = std::fs::read_to_string(
-        crate::paths::repo_root().join("xtask/tests/fixtures/runs/s390x-prefix-cancel.console.log"),
+        crate::paths::repo_root().join("xtask/tests/fixtures/runs/6.1-s390x-prefix-cancel.console.log"),
     )
     .unwrap();
     let g = summarize(&parse(&text));
