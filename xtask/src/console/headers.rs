@@ -49,7 +49,8 @@ pub(crate) enum Done {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Src {
     Header,
-    HeaderNotNoise,
+    /// The header's function unless the skip table skips it (`refcount_warn_saturate`).
+    HeaderNotSkipped,
     Pc,
     Stack,
     Interrupted,
@@ -113,7 +114,7 @@ const PC_STACK: &[Src] = &[Src::Pc, Src::Stack];
 const PC_IRQ: &[Src] = &[Src::Pc, Src::Interrupted, Src::Stack];
 const HELD: &[Src] = &[Src::HeldAt, Src::Stack];
 const ACQ: &[Src] = &[Src::AcqAt, Src::Stack];
-const HDR: &[Src] = &[Src::HeaderNotNoise, Src::Stack];
+const HDR: &[Src] = &[Src::HeaderNotSkipped, Src::Stack];
 
 /// Lockdep's headers were `[ INFO: .. ]` / `[ BUG: .. ]` up to 4.13 and `WARNING: ..` since;
 /// the brackets are removed before matching.

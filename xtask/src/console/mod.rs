@@ -119,6 +119,7 @@ mod machine;
 mod normalize;
 mod reader;
 mod report;
+mod skip;
 mod trace;
 
 use serde::{Deserialize, Serialize};
@@ -127,6 +128,7 @@ pub use cli::run_analyze;
 pub use kind::Kind;
 pub use machine::Analyzer;
 pub use reader::MAX_LINE;
+pub(crate) use skip::is_skipped;
 
 /// Distinct findings kept per analysis; beyond it one `log_loss/analyzer_overflow` is added.
 pub const MAX_FINDINGS: usize = 10_000;
