@@ -62,7 +62,6 @@ impl Report {
         let ld = self.lockdep.as_deref();
         let kept = |f: &String| !skip::is_skipped(f);
         self.def.func.iter().find_map(|src| match src {
-            Src::Header => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty()),
             Src::HeaderNotSkipped => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && kept(f)),
             Src::Pc => self.pc.clone().filter(kept),
             Src::Stack => meaningful.first().map(|f| f.to_string()),
