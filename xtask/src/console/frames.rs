@@ -110,8 +110,19 @@ pub(crate) fn stack_marker(t: &str) -> Option<Marker> {
         "<IRQ>" | "<NMI>" | "<TASK>" | "</TASK>" | "<SOFTIRQ>" | "<#DF>" | "..." => Some(Marker::Other),
         _ if t.starts_with("Exception stack(") => Some(Marker::Other),
         _ if address_only(t) => Some(Marker::Other),
+        _ if inlined(t) => Some(Marker::Other),
         _ => None,
     }
+}
+
+/// A symbolized report's inlined call (`kzalloc include/linux/slab.h:711 [inline]`, syzbot):
+/// part of the trace, but not a frame, so the same report keys alike symbolized or not.
+fn inlined(t: &str) -> bool {
+    let Some(rest) = t.strip_suffix("[inline]") else { return false };
+    let mut words = rest.split_whitespace();
+    let (Some(func), Some(file), None) = (words.next(), words.next(), words.next()) else { return false };
+    func.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && file.rsplit_once(':').is_some_and(|(_, line)| !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A frame the unwinder could not symbolize: `? 0xffffffffc0201000`,
@@ -239,5 +250,16 @@ mod tests {
             assert_eq!(parse_pc(l).as_deref(), Some(f), "{l}");
         }
         assert_eq!(parse_pc("RIP: 0033:0x7f0000001234"), None);
+    }
+
+    #[test]
+    fn symbolized_inline_calls_are_markers_not_frames() {
+        for l in ["kzalloc include/linux/slab.h:711 [inline]", "__dump_stack lib/dump_stack.c:88 [inline]"] {
+            assert_eq!(stack_marker(l), Some(Marker::Other), "{l}");
+            assert!(parse_frame(l).is_none(), "{l}");
+        }
+        for l in ["call [inline]", "a b c:1 [inline]", "f file.c:x [inline]", "kzalloc include/linux/slab.h:711"] {
+            assert_eq!(stack_marker(l), None, "{l}");
+        }
     }
 }
