@@ -85,3 +85,43 @@ fn culprits_that_look_like_primitives_are_kept() {
         assert_eq!(family(f), None, "{f}");
     }
 }
+
+/// Each `skip-FAMILY-*.log` of the fixture corpus (real logs) is about a family: its report
+/// names a function of that family, and its title blames a function no row skips. The titles
+/// themselves are pinned by the fixtures' `expect.json`.
+#[test]
+fn every_family_of_the_brief_has_a_real_fixture() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/console");
+    let mut covered = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let Some(fam) = name.strip_prefix("skip-").and_then(|r| r.split('-').next()) else { continue };
+        if !name.ends_with(".log") {
+            continue;
+        }
+        let fam = match fam {
+            "lock" => Lock,
+            "alloc" | "refcount" => Alloc,
+            "debug" => Debug,
+            "notifier" => Notifier,
+            other => panic!("{name}: unknown family {other}"),
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        let f = crate::console::analyze_bytes(text.as_bytes()).problems().next().cloned().expect(&name);
+        let blamed = f.title.rsplit_once(" in ").map(|(_, b)| b.to_string()).expect(&name);
+        assert!(!is_skipped(&blamed), "{name}: blames {blamed}, a skipped function");
+        let report: Vec<&str> =
+            text.lines().skip(f.first_line as usize - 1).take((f.last_line - f.first_line + 1) as usize).collect();
+        let named = report
+            .iter()
+            .flat_map(|l| l.split(|c: char| !c.is_alphanumeric() && c != '_' && c != '.' && c != '+'))
+            .filter_map(|w| w.split_once("+0x").map(|(f, _)| crate::console::frames::normalize_symbol(f)))
+            .any(|func| family(&func) == Some(fam));
+        assert!(named, "{name}: no {fam:?} function in the report");
+        covered.push(fam);
+    }
+    for fam in [Lock, Alloc, Debug, Notifier] {
+        assert!(covered.contains(&fam), "no skip-{fam:?} fixture");
+    }
+}
