@@ -44,9 +44,11 @@ const CASES: &[(&str, Category, &str, &str)] = &[
     ("WARNING: CPU: 1 PID: 42 at mm/ksm.c:3011 ksm_memory_callback+0x12f/0x140 [ksm]", Category::Warning, "warn", "WARNING in ksm_memory_callback"),
     ("WARNING: CPU: 3 PID: 4410 at mm/ksm.c:1843 ksm_memory_callback+0x7b/0x90()", Category::Warning, "warn", "WARNING in ksm_memory_callback"),
     ("WARNING: at mm/ksm.c:1843 ksm_memory_callback+0x7b/0x90()", Category::Warning, "warn", "WARNING in ksm_memory_callback"),
-    ("WARNING: at kernel/softirq.c:139 local_bh_enable()", Category::Warning, "warn", "WARNING in local_bh_enable"),
+    // A WARNING inside a skipped helper (softirq masking, refcount_t) blames the first kept frame.
+    ("WARNING: at kernel/softirq.c:139 local_bh_enable()", Category::Warning, "warn", "WARNING in culprit"),
+    ("WARNING: CPU: 0 PID: 1922 at lib/refcount.c:28 refcount_warn_saturate+0x108/0x148", Category::Warning, "warn", "WARNING in culprit"),
     ("WARNING: mm/ksm.c:3011 at ksm_memory_callback+0x12f/0x140, CPU#1: sh/42", Category::Warning, "warn", "WARNING in ksm_memory_callback"),
-    ("BUG: warning at kernel/softirq.c:139/local_bh_enable()", Category::Warning, "warn", "WARNING in local_bh_enable"),
+    ("BUG: warning at kernel/softirq.c:139/local_bh_enable()", Category::Warning, "warn", "WARNING in culprit"),
     // BUG: reports.
     ("BUG: sleeping function called from invalid context at kernel/locking/mutex.c:580", Category::Bug, "sleeping_in_atomic", "BUG: sleeping function called from invalid context in culprit"),
     ("BUG: scheduling while atomic: swapper/0/0/0x00000002", Category::Bug, "scheduling_while_atomic", "BUG: scheduling while atomic in culprit"),

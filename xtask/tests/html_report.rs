@@ -130,7 +130,7 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
         }
     }
     let cancel = std::fs::read_to_string(dir.join("s390x-prefix-cancel/index.html")).unwrap();
-    assert!(cancel.contains("(memory_chain).rwsem") && cancel.contains("blocking_notifier_call_chain()"));
+    assert!(cancel.contains("(memory_chain).rwsem") && cancel.contains("offline_pages()"));
     let offline = std::fs::read_to_string(dir.join("arm64-prefix-offline/index.html")).unwrap();
     assert!(offline.contains("pcp_batch_high_lock"));
 

@@ -1,5 +1,6 @@
 //! Stack-trace lines of every architecture's format, the faulting-PC and `CPU: .. PID: ..`
-//! lines, symbol normalization, and which functions are infrastructure (never the culprit).
+//! lines, symbol normalization, and which frames enter interrupt context (which frames are
+//! never the culprit is the skip table, `skip`).
 
 use std::sync::OnceLock;
 
@@ -109,8 +110,19 @@ pub(crate) fn stack_marker(t: &str) -> Option<Marker> {
         "<IRQ>" | "<NMI>" | "<TASK>" | "</TASK>" | "<SOFTIRQ>" | "<#DF>" | "..." => Some(Marker::Other),
         _ if t.starts_with("Exception stack(") => Some(Marker::Other),
         _ if address_only(t) => Some(Marker::Other),
+        _ if inlined(t) => Some(Marker::Other),
         _ => None,
     }
+}
+
+/// A symbolized report's inlined call (`kzalloc include/linux/slab.h:711 [inline]`, syzbot):
+/// part of the trace, but not a frame, so the same report keys alike symbolized or not.
+fn inlined(t: &str) -> bool {
+    let Some(rest) = t.strip_suffix("[inline]") else { return false };
+    let mut words = rest.split_whitespace();
+    let (Some(func), Some(file), None) = (words.next(), words.next(), words.next()) else { return false };
+    func.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && file.rsplit_once(':').is_some_and(|(_, line)| !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A frame the unwinder could not symbolize: `? 0xffffffffc0201000`,
@@ -157,71 +169,6 @@ fn syscall_name(s: &str) -> Option<&str> {
     (!name.is_empty()
         && (s.starts_with("__") || s.starts_with("sys_") || s.starts_with("SyS_") || s.starts_with("compat_")))
     .then_some(name)
-}
-
-/// Infrastructure prefixes: printing and dumping, WARN/BUG machinery, lockdep, lock, sleep
-/// and wait primitives, allocators, sanitizer runtimes, string/memory primitives, scheduler
-/// and idle, timers and IRQ plumbing, exception/syscall entry of x86, arm64 and s390.
-#[rustfmt::skip] // a table
-const NOISE_PREFIX: &[&str] = &[
-    "dump_stack", "show_stack", "dump_backtrace", "show_trace", "show_regs", "__show_regs", "print_", "__print_",
-    "printk", "vprintk", "_printk", "console_", "__warn", "warn_", "report_bug", "__report_bug", "handle_bug",
-    "panic$", "__panic", "nmi_", "__nmi", "die$", "die_", "__die", "oops_", "bug_handler", "brk_handler", "call_break_hook",
-    "lock_acquire", "lock_release", "lock_contended", "lock_acquired", "__lock_", "lockdep_", "__lockdep",
-    "_raw_", "__raw_", "do_raw_", "queued_", "native_queued", "__pv_queued", "pv_queued", "arch_spin", "__mutex_",
-    "mutex_", "__down", "down_", "down$", "up_", "__up", "rwsem_", "__rwsem", "rt_mutex", "__rt_mutex", "rt_spin",
-    "percpu_down", "percpu_up", "__percpu_down", "spin_", "__spin_", "read_lock", "write_lock", "lock_sock",
-    "lock_page", "__lock_page", "folio_lock", "__folio_lock", "wait_on_page", "folio_wait", "__cond_resched",
-    "_cond_resched", "might_", "__might_", "___might_", "schedule", "__schedule", "preempt_schedule", "io_schedule",
-    "wait_for_completion", "__wait_for_common", "wait_for_common", "do_wait_for_common", "__wait_event",
-    "finish_wait", "prepare_to_wait", "check_noncircular", "check_prev", "check_deadlock", "check_irq_usage",
-    "check_usage", "check_flags", "check_wait_context", "check_chain_key", "check_preemption_disabled",
-    "check_memory_region", "validate_chain", "mark_lock", "mark_usage", "mark_held_locks", "debug_check_no_locks",
-    "debug_smp_processor_id", "__this_cpu_preempt_check", "register_lock_class", "look_up_lock_class",
-    "save_trace", "stack_trace_", "arch_stack_walk", "unwind_", "__unwind", "save_stack", "__save_stack",
-    "kasan_", "__kasan", "__asan_", "asan_", "kcsan_", "__kcsan", "__tsan_", "kmsan_", "__kmsan", "__msan_",
-    "kfence_", "__kfence", "ubsan_", "__ubsan_", "kmemleak_", "__kmemleak", "kmalloc", "__kmalloc", "kmem_cache_",
-    "__kmem_cache", "kfree", "__kfree", "kzalloc", "kvmalloc", "__kvmalloc", "kvfree", "krealloc", "slab_",
-    "__slab_", "___slab_", "__do_kmalloc", "alloc_pages", "__alloc_pages", "get_page_from_freelist",
-    "__get_free_pages", "memcpy", "__memcpy", "memmove", "__memmove", "memset", "__memset", "memcmp", "__memcmp",
-    "strlen", "strnlen", "strcmp", "strncmp", "strcpy", "strncpy", "strscpy", "copy_from_user", "copy_to_user",
-    "_copy_from_user", "_copy_to_user", "__copy_", "raw_copy_", "copyin", "copyout", "__list_", "rcu_read_lock",
-    "rcu_read_unlock", "__rcu_read", "rcu_lock_acquire", "rcu_lock_release", "rcu_sched_clock_irq", "rcu_pending",
-    "rcu_dump_cpu_stacks", "print_cpu_stall", "check_cpu_stall", "rcu_core", "rcu_do_batch", "entry_", "asm_",
-    "exc_", "sysvec_", "__sysvec_", "irq_", "__irq_", "handle_irq", "__handle_irq", "handle_domain_irq",
-    "__handle_domain_irq", "generic_handle", "handle_edge_irq", "handle_level_irq", "handle_fasteoi_irq",
-    "handle_percpu", "gic_handle_irq", "arch_timer_", "el0_", "el1_", "el0t_", "el1h_", "ret_from_", "__ret_from_fork", "ret_to_user",
-    "do_el0_svc", "invoke_syscall", "__do_syscall", "system_call", "sysc_", "do_syscall_", "do_fast_syscall",
-    "__do_fast_syscall", "do_int80", "syscall_", "call_on_irq_stack", "call_on_stack", "do_interrupt_handler",
-    "__do_softirq", "do_softirq", "handle_softirqs", "run_ksoftirqd", "smpboot_thread_fn", "kthread$", "worker_thread",
-    "process_one_work", "process_scheduled_works", "pgm_check_handler", "__do_pgm_check", "do_exception",
-    "do_dat_exception", "do_protection_exception", "do_no_context", "do_low_address", "do_report_trap", "do_trap",
-    "do_sigsegv", "illegal_op", "monitor_event_exception", "io_int_handler", "ext_int_handler", "mcck_int_handler",
-    "do_io_irq", "do_ext_irq", "do_irq_async", "do_mem_abort", "do_translation_fault", "do_page_fault",
-    "__do_page_fault", "do_user_addr_fault", "handle_page_fault", "page_fault", "async_page_fault", "__bad_area",
-    "bad_area", "no_context", "__do_kernel_fault", "die_kernel_fault", "arm64_notify_die", "do_debug_exception",
-    "do_undefinstr", "do_el1_", "do_invalid_op", "do_error_trap", "do_general_protection", "fixup_exception",
-    "kernelmode_fixup_or_oops", "page_fault_oops", "timer_interrupt", "tick_", "update_process_times",
-    "hrtimer_", "__hrtimer_", "run_timer_softirq", "__run_timers", "call_timer_fn", "expire_timers",
-    "watchdog_timer_fn", "watchdog_overflow_callback", "arch_trigger_cpumask_backtrace",
-    "nmi_trigger_cpumask_backtrace", "trigger_", "do_idle", "cpu_startup_entry", "start_kernel",
-    "secondary_start_kernel", "start_secondary", "rest_init", "arch_call_rest_init", "default_idle",
-    "arch_cpu_idle", "cpuidle_", "psw_idle", "secondary_startup", "__secondary_switched", "__primary_switched",
-    "x86_64_start", "kernel_init", "do_one_initcall", "do_initcalls", "do_basic_setup", "__pfx_", "sys_",
-    "compat_sys_", "common_interrupt", "apic_timer_interrupt", "smp_apic_timer_interrupt", "do_IRQ",
-    "sched_show_task", "show_state", "__switch_to", "switch_to", "context_switch", "finish_task_switch", "debug_show_all_locks", "debug_show_held_locks", "check_hung",
-    "bad_page", "free_page_is_bad", "free_pages_prepare", "free_pages_check", "free_unref_page",
-    "free_pcp_prepare", "check_new_page", "__free_pages_ok", "free_the_page", "__free_pages", "__free_page",
-    "__folio_put", "folio_put", "put_page", "__put_page", "release_pages", "free_pages",
-];
-
-/// True for functions that are never the culprit (see [`NOISE_PREFIX`]; `$` marks an
-/// exact name).
-pub(crate) fn is_noise(func: &str) -> bool {
-    NOISE_PREFIX.iter().any(|p| match p.strip_suffix('$') {
-        Some(exact) => func == exact,
-        None => func.starts_with(p),
-    })
 }
 
 /// Frames that enter interrupt context; frames after the last one are the interrupted code.
@@ -285,7 +232,6 @@ mod tests {
             assert!(parse_frame(line).is_none(), "{line}");
         }
         assert_eq!(normalize_symbol("do_sys_open"), "do_sys_open");
-        assert!(is_noise("kthread") && !is_noise("kthread_data") && is_noise("down") && !is_noise("downgrade"));
         assert_eq!(normalize_symbol("ksys_write"), "ksys_write");
     }
 
@@ -304,5 +250,16 @@ mod tests {
             assert_eq!(parse_pc(l).as_deref(), Some(f), "{l}");
         }
         assert_eq!(parse_pc("RIP: 0033:0x7f0000001234"), None);
+    }
+
+    #[test]
+    fn symbolized_inline_calls_are_markers_not_frames() {
+        for l in ["kzalloc include/linux/slab.h:711 [inline]", "__dump_stack lib/dump_stack.c:88 [inline]"] {
+            assert_eq!(stack_marker(l), Some(Marker::Other), "{l}");
+            assert!(parse_frame(l).is_none(), "{l}");
+        }
+        for l in ["call [inline]", "a b c:1 [inline]", "f file.c:x [inline]", "kzalloc include/linux/slab.h:711"] {
+            assert_eq!(stack_marker(l), None, "{l}");
+        }
     }
 }

@@ -48,8 +48,8 @@ pub(crate) enum Done {
 /// Where the `in F` of a title comes from, tried in order (see the table in `mod.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Src {
-    Header,
-    HeaderNotNoise,
+    /// The header's function unless the skip table skips it (`refcount_warn_saturate`).
+    HeaderNotSkipped,
     Pc,
     Stack,
     Interrupted,
@@ -113,7 +113,7 @@ const PC_STACK: &[Src] = &[Src::Pc, Src::Stack];
 const PC_IRQ: &[Src] = &[Src::Pc, Src::Interrupted, Src::Stack];
 const HELD: &[Src] = &[Src::HeldAt, Src::Stack];
 const ACQ: &[Src] = &[Src::AcqAt, Src::Stack];
-const HDR: &[Src] = &[Src::HeaderNotNoise, Src::Stack];
+const HDR: &[Src] = &[Src::HeaderNotSkipped, Src::Stack];
 
 /// Lockdep's headers were `[ INFO: .. ]` / `[ BUG: .. ]` up to 4.13 and `WARNING: ..` since;
 /// the brackets are removed before matching.
@@ -154,7 +154,7 @@ pub(crate) static DEFS: &[Def] = &[
     d(r"^INFO: trying to register non-static key", Lockdep, Kind::NonStaticKey, Stack, Frames, "trying to register non-static key", STACK),
     d(r"^BUG: (?P<what>MAX_[A-Z_]+) too low", Lockdep, Kind::LockdepLimit, Stack, Always, "BUG: {what} too low!", NONE).keys(0),
     d(r"^BUG: (?P<msg>looking up invalid subclass|key \S+ (?:has )?not (?:been registered|in \.data))", Lockdep, Kind::LockdepBug, Stack, Always, "BUG: {msg}", STACK),
-    d(r"^DEBUG_LOCKS_WARN_ON\((?P<cond>.*)\)", Lockdep, Kind::DebugLocksWarnOn, PreWarn, Always, "DEBUG_LOCKS_WARN_ON({cond})", &[Src::Header, Src::Stack]),
+    d(r"^DEBUG_LOCKS_WARN_ON\((?P<cond>.*)\)", Lockdep, Kind::DebugLocksWarnOn, PreWarn, Always, "DEBUG_LOCKS_WARN_ON({cond})", HDR),
     // Sanitizers.
     d(r"^BUG: KAS[Aa][Nn]: (?P<type>[\w -]+?) (?:in|on address) (?P<fn>\S+)", Sanitizer, Kind::Kasan, Framed, EndMarker, "KASAN: {type}[ {access}]", HDR),
     d(r"^BUG: KAS[Aa][Nn]: (?P<type>[\w -]+)", Sanitizer, Kind::Kasan, Framed, EndMarker, "KASAN: {type}[ {access}]", STACK),
@@ -198,11 +198,11 @@ pub(crate) static DEFS: &[Def] = &[
     d(r"^BUG: Bad page map in process (?P<task>\S*)", Bug, Kind::BadPageMap, Stack, Frames, "BUG: Bad page map", STACK),
     d(r"^BUG: Bad rss-counter state", Bug, Kind::BadRssCounter, Stack, Always, "BUG: Bad rss-counter state", NONE).keys(0),
     d(r"^BUG: using (?P<what>\S+) in preemptible \[[0-9a-fA-F]+\] code: (?P<task>.+)/(?P<pid>\d+)", Bug, Kind::PreemptibleContext, Stack, Frames, "BUG: using {what} in preemptible code", STACK),
-    d(r"^BUG: warning at (?P<loc>\S+?:\d+)/(?P<fn>\w+)\(\)", Warning, Kind::Warn, Stack, Frames, "WARNING", &[Src::Header, Src::Stack]).keys(2),
+    d(r"^BUG: warning at (?P<loc>\S+?:\d+)/(?P<fn>\w+)\(\)", Warning, Kind::Warn, Stack, Frames, "WARNING", HDR).keys(2),
     d(r"^BUG: (?P<msg>.+)", Bug, Kind::Bug, Stack, Always, "BUG: {msg}", PC_STACK),
     // Warnings.
-    d(r"^WARNING: (?:CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) )?at (?P<loc>\S+) (?P<fn>[^\s(]+)", Warning, Kind::Warn, Stack, EndMarker, "WARNING", &[Src::Header, Src::Stack]).keys(2),
-    d(r"^WARNING: (?P<loc>\S+:\d+) at (?P<fn>[^\s,]+), CPU#(?P<cpu>\d+): (?P<task>.+)/(?P<pid>\d+)", Warning, Kind::Warn, Stack, EndMarker, "WARNING", &[Src::Header, Src::Stack]).keys(2),
+    d(r"^WARNING: (?:CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) )?at (?P<loc>\S+) (?P<fn>[^\s(]+)", Warning, Kind::Warn, Stack, EndMarker, "WARNING", HDR).keys(2),
+    d(r"^WARNING: (?P<loc>\S+:\d+) at (?P<fn>[^\s,]+), CPU#(?P<cpu>\d+): (?P<task>.+)/(?P<pid>\d+)", Warning, Kind::Warn, Stack, EndMarker, "WARNING", HDR).keys(2),
     // OOM.
     d(r"^(?P<task>.+?) invoked oom-killer: ", Oom, Kind::OomKill, OomDump, Always, "out of memory[: killed process {victim}]", NONE).keys(0),
     d(r"^(?:Memory cgroup out of memory|Out of memory(?: \(oom_kill_allocating_task\))?): Kill(?P<ed>ed)? process (?P<vpid>\d+) \((?P<victim>[^)]*)\)", Oom, Kind::OomKill, Single, Always, "out of memory[: killed process {victim}]", NONE).keys(0),

@@ -11,20 +11,28 @@
 //! ANSI) -> `headers` (table: which line opens which report, and its [`Kind`]) -> `report`
 //! (per-report state machine: `lines` says what a body line is, `trace` collects the call
 //! trace, `report::finish` makes the finding) with `lockdep` (lockdep sections, its phrase
-//! table, lock descriptions) and `frames` (stack lines, symbol normalization, noise frames) ->
+//! table, lock descriptions), `frames` (stack lines, symbol normalization) and `skip` (the skip
+//! table: frames never blamed) ->
 //! `identity` (titles, fingerprints) -> `machine` (routing by caller id, absorption, dedup).
 //! `cli` is `cargo xtask analyze`.
 //!
 //! # Findings
 //!
 //! Titles carry no addresses, offsets, pids, CPU numbers or task names. `F` is a function
-//! chosen by the per-kind rule in the last column: *held@* / *acq@* are the `at:` sites that
-//! lockdep printed for the held / acquired lock, *PC* is the faulting instruction
-//! (`RIP:`, `pc :`, `Krnl PSW`, `EIP is at`, ...), *stack* is the first frame of the report's
-//! main call trace that is not infrastructure (dumping, lockdep, lock and sleep primitives,
-//! allocators, sanitizer runtime, IRQ/exception/syscall entry), *irq* is the same but taken
-//! after the interrupt entry (the interrupted code). Sources are tried in order; when none
-//! gives a function, ` in F` is omitted.
+//! chosen by the per-kind rule in the last column: *header* is the function the header names,
+//! *held@* / *acq@* are the `at:` sites that lockdep printed for the held / acquired lock,
+//! *PC* is the faulting instruction (`RIP:`, `pc :`, `Krnl PSW`, `EIP is at`, ...), *stack*
+//! is the first frame of the report's main call trace, *irq* is the same but taken after the
+//! interrupt entry (the interrupted code). Every source gives only a function the skip table
+//! (`skip.rs`) keeps: one table of anchored patterns, each with its family and why, that
+//! skips locking primitives (`mutex_lock*`, `down_read*`, `_raw_spin_lock*`, `lock_acquire`),
+//! refcount and allocator helpers (`refcount_*`, `kmalloc*`, `kmem_cache_alloc*`,
+//! `__alloc_pages*`), lockdep/sanitizer/WARN internals (`__lock_acquire`, `check_noncircular`,
+//! `print_circular_bug`, `__warn`, `report_bug`, `kasan_*`, `dump_stack*`), notifier plumbing
+//! (`*notifier_call_chain`, `memory_notify`), sleeping, string/copy helpers, entry code and
+//! the bottom of every stack. So `WARNING .. at lib/refcount.c refcount_warn_saturate` is
+//! titled after its caller, and a lockdep site inside a notifier chain falls through to the
+//! stack. Sources are tried in order; when none gives a function, ` in F` is omitted.
 //!
 //! | category | kind | recognised header (both modern and legacy forms) | title | F |
 //! |---|---|---|---|---|
@@ -70,8 +78,8 @@
 //! | rcu_stall | rcu_stall | `rcu: INFO: rcu_sched self-detected stall on CPU`, `INFO: rcu_preempt detected stalls on CPUs/tasks`, expedited, `INFO: RCU detected CPU N stall` | `INFO: rcu detected stall in F` | PC, irq, stack |
 //! | soft_lockup | soft_lockup | `[watchdog: ]BUG: soft lockup - CPU#N stuck for Ns! [T:N]` | `BUG: soft lockup in F` | PC, irq, stack |
 //! | soft_lockup | hard_lockup | `Watchdog detected hard LOCKUP on cpu N` | `watchdog: hard LOCKUP in F` | PC, irq, stack |
-//! | sanitizer | kasan | `BUG: KASAN: TYPE in F` (+ `Read/Write of size`) | `KASAN: TYPE Read in F` | header unless a primitive, stack |
-//! | sanitizer | kfence / kmsan | `BUG: KFENCE: TYPE in F`, `BUG: KMSAN: TYPE in F` | `KFENCE: TYPE in F` | header unless a primitive, stack |
+//! | sanitizer | kasan | `BUG: KASAN: TYPE in F` (+ `Read/Write of size`) | `KASAN: TYPE Read in F` | header, stack |
+//! | sanitizer | kfence / kmsan | `BUG: KFENCE: TYPE in F`, `BUG: KMSAN: TYPE in F` | `KFENCE: TYPE in F` | header, stack |
 //! | sanitizer | kcsan | `BUG: KCSAN: data-race in A / B` | `KCSAN: data-race in A / B` | - |
 //! | sanitizer | ubsan | `UBSAN: TYPE in FILE:L:C`, old `UBSAN: Undefined behaviour in` | `UBSAN: TYPE in F` (else `in FILE`) | stack |
 //! | sanitizer | kmemleak | `unreferenced object 0x.. (size N):` | `memory leak in F` | stack |
@@ -90,14 +98,15 @@
 //!
 //! `fingerprint` = first 16 hex digits of SHA-256 over kind, title and key frames. Key frames
 //! are, for a lockdep report with a dependency chain, the acquisition site of every chain link
-//! (first non-lock frame of each `-> #N` trace); otherwise the first few meaningful frames of
-//! the main trace (the per-kind count in `headers`). Meaningful frames have offsets, module
-//! tags and compiler suffixes (`.isra.0`, `.constprop.0`, `.cold`) removed, unreliable `?`
-//! frames dropped, syscall wrappers (`__x64_sys_write`, `__arm64_sys_write`,
-//! `__s390x_sys_write`, `__se_sys_write`, `SyS_write`) renamed `sys_write`, and entry,
-//! interrupt, dumping and primitive frames left out, so the same bug on s390x and arm64 gets
-//! the same fingerprint. Findings with the same fingerprint are reported once, with `count`;
-//! the first occurrence keeps its line numbers.
+//! (the first frame of each `-> #N` trace the skip table keeps); otherwise the first few
+//! meaningful frames of the main trace (the per-kind count in `headers`). Meaningful frames
+//! have offsets, module tags and compiler suffixes (`.isra.0`, `.constprop.0`, `.cold`)
+//! removed, unreliable `?` frames dropped, syscall wrappers (`__x64_sys_write`,
+//! `__arm64_sys_write`, `__s390x_sys_write`, `__se_sys_write`, `SyS_write`) renamed
+//! `sys_write`, symbolized `[inline]` calls ignored, and the frames the skip table skips left
+//! out, so the same bug on s390x and arm64 gets the same fingerprint (arm64's `memory_notify`
+//! frame, inlined on s390x, is notifier plumbing). Findings with the same fingerprint are
+//! reported once, with `count`; the first occurrence keeps its line numbers.
 //!
 //! # Report boundaries
 //!
@@ -119,6 +128,7 @@ mod machine;
 mod normalize;
 mod reader;
 mod report;
+mod skip;
 mod trace;
 
 use serde::{Deserialize, Serialize};
@@ -127,6 +137,7 @@ pub use cli::run_analyze;
 pub use kind::Kind;
 pub use machine::Analyzer;
 pub use reader::MAX_LINE;
+pub(crate) use skip::is_skipped;
 
 /// Distinct findings kept per analysis; beyond it one `log_loss/analyzer_overflow` is added.
 pub const MAX_FINDINGS: usize = 10_000;

@@ -3,6 +3,7 @@
 //! (KCSAN's access stacks, headerless traces) stand in when there is none. Parsed frames only.
 
 use super::frames::{self, Frame};
+use super::skip;
 
 /// Frames kept per trace.
 const MAX_FRAMES: usize = 64;
@@ -104,6 +105,6 @@ impl Trace {
         let (frames, irq_exit) =
             if self.main.is_empty() { (&self.prov, self.prov_irq_exit) } else { (&self.main, self.main_irq_exit) };
         let from = irq_exit.or_else(|| frames.iter().rposition(|f| frames::is_irq_entry(f)).map(|i| i + 1))?;
-        frames[from.min(frames.len())..].iter().find(|f| !frames::is_noise(f)).cloned()
+        frames[from.min(frames.len())..].iter().find(|f| !skip::is_skipped(f)).cloned()
     }
 }

@@ -6,7 +6,7 @@
 //! How lockdep prints the cycle (`print_circular_bug`): `-> #N` is the lock already held, `-> #0`
 //! the one being acquired, and the trace under `-> #k` is where lock k was taken while lock
 //! k-1 was held (for #0: right now, while #N is held). So the locks in the order they are taken
-//! are #N, #0, #1, .. #N-1, and each link's first non-lock frame names its edge.
+//! are #N, #0, #1, .. #N-1, and each link's first frame the skip table keeps names its edge.
 
 use anyhow::{anyhow, Result};
 use maud::{html, Markup};
@@ -108,55 +108,9 @@ pub fn frame_function(line: &str) -> Option<String> {
     name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_').then(|| name.to_string())
 }
 
-/// Lock and lockdep primitives: the frames above the function that took the lock (or released
-/// one: lockdep sometimes saved a link's trace at an unlock). A short list of our own, because
-/// the analyzer's noise table is private to `console`; these are all a link trace starts with.
-fn is_lock_primitive(f: &str) -> bool {
-    const P: &[&str] = &[
-        "lock_acquire",
-        "lock_release",
-        "lock_contended",
-        "mutex_lock",
-        "mutex_unlock",
-        "mutex_trylock",
-        "down_read",
-        "down_write",
-        "up_read",
-        "up_write",
-        "raw_spin",
-        "raw_read",
-        "raw_write",
-        "do_raw_",
-        "spin_lock",
-        "spin_unlock",
-        "read_lock",
-        "read_unlock",
-        "write_lock",
-        "write_unlock",
-        "percpu_down",
-        "percpu_up",
-        "percpu_rwsem",
-        "rwsem_",
-        "rt_mutex",
-        "rt_spin",
-        "ww_mutex",
-        "lock_map_",
-        "cpus_read_lock",
-        "cpus_read_unlock",
-        "check_prev_add",
-        "check_noncircular",
-        "validate_chain",
-        "dump_stack",
-        "save_trace",
-        "stack_trace_save",
-        "arch_stack_walk",
-    ];
-    let bare = f.trim_start_matches('_');
-    matches!(bare, "down" | "up") || P.iter().any(|p| bare.starts_with(p))
-}
-
-/// Each `-> #k` link's site in printed order: the first frame of its trace that is not a lock
-/// primitive. `lines` are the report's console lines.
+/// Each `-> #k` link's site in printed order: the first frame of its trace that the analyzer's
+/// skip table does not skip (lock primitives, lockdep, allocators, notifier plumbing; the
+/// same rule as the finding's fingerprint). `lines` are the report's console lines.
 pub fn link_sites(lines: &[&str]) -> Vec<Option<String>> {
     let mut sites: Vec<Option<String>> = Vec::new();
     let mut in_chain = false;
@@ -171,7 +125,7 @@ pub fn link_sites(lines: &[&str]) -> Vec<Option<String>> {
         } else if t.starts_with("-> #") {
             sites.push(None);
         } else if let Some(last @ None) = sites.last_mut() {
-            *last = frame_function(t).filter(|f| !is_lock_primitive(f));
+            *last = frame_function(t).filter(|f| !crate::console::is_skipped(f));
         }
     }
     sites
@@ -360,7 +314,7 @@ pub fn markup(f: &Finding, console: &str, expected: bool, index: usize) -> Marku
             @if let Some(c) = &cyc {
                 (super::figure(
                     &format!("cycle-{index}"),
-                    html! { "The dependency cycle: an arrow A → B means B was taken while A was held, labelled with the function that took B. Red: the dependency the task was adding when lockdep spoke." },
+                    html! { "The dependency cycle: an arrow A → B means B was taken while A was held, labelled with the function that took B (past lock, allocator and notifier plumbing). Red: the dependency the task was adding when lockdep spoke." },
                     cycle_svg(c),
                 ))
             }
@@ -423,21 +377,34 @@ mod tests {
     fn the_real_s390x_cycle_is_mutex_then_notifier_rwsem_with_both_sites() {
         let (text, f) = real("6.1-s390x-prefix-cancel.console.log");
         let lines = excerpt(&text, &f);
-        assert_eq!(
-            link_sites(&lines),
-            vec![Some("ksm_memory_callback".into()), Some("blocking_notifier_call_chain".into())]
-        );
+        // The rwsem is taken in blocking_notifier_call_chain (plumbing): offline_pages fired it.
+        assert_eq!(link_sites(&lines), vec![Some("ksm_memory_callback".into()), Some("offline_pages".into())]);
         let c = cycle(f.lockdep.as_ref().unwrap(), &link_sites(&lines)).unwrap();
         assert_eq!(c.locks, vec!["ksm_thread_mutex/1", "(memory_chain).rwsem"]);
         assert_eq!(
             c.edges,
             vec![
-                Edge { from: 0, to: 1, site: Some("blocking_notifier_call_chain".into()), new: true },
+                Edge { from: 0, to: 1, site: Some("offline_pages".into()), new: true },
                 Edge { from: 1, to: 0, site: Some("ksm_memory_callback".into()), new: false },
             ]
         );
         let svg = cycle_svg(&c).unwrap();
-        assert!(svg.contains("ksm_thread_mutex/1") && svg.contains("blocking_notifier_call_chain()"), "{svg}");
+        assert!(svg.contains("ksm_thread_mutex/1") && svg.contains("offline_pages()"), "{svg}");
+    }
+
+    #[test]
+    fn both_arches_label_the_cycle_alike() {
+        // arm64 calls the chain through a memory_notify frame that s390x inlines.
+        let sites = |name: &str| {
+            let (text, f) = real(&format!("{name}.console.log"));
+            (text.contains("memory_notify+0x"), link_sites(&excerpt(&text, &f)))
+        };
+        for scenario in ["cancel", "offline"] {
+            let (s390x_wrapper, s390x) = sites(&format!("s390x-prefix-{scenario}"));
+            let (arm64_wrapper, arm64) = sites(&format!("arm64-prefix-{scenario}"));
+            assert!(arm64_wrapper && !s390x_wrapper, "{scenario}: the wrapper is arm64's only");
+            assert_eq!(s390x, arm64, "{scenario}");
+        }
     }
 
     #[test]
@@ -455,7 +422,7 @@ mod tests {
         let (text, f) = real("6.1-s390x-prefix-offline.console.log");
         assert_eq!(
             link_sites(&excerpt(&text, &f)),
-            vec![Some("blocking_notifier_call_chain".into()), Some("setup_per_zone_wmarks".into())]
+            vec![Some("offline_pages".into()), Some("setup_per_zone_wmarks".into())]
         );
     }
 
@@ -510,10 +477,5 @@ mod tests {
         assert_eq!(frame_function(" offline_pages.isra.0+0x1b0/0xbe8 [mod]").as_deref(), Some("offline_pages"));
         assert_eq!(frame_function("  ? schedule+0x1/0x2"), None);
         assert_eq!(frame_function("-> #1 (ksm_thread_mutex/1){+.+.}-{3:3}:"), None);
-        assert!(
-            is_lock_primitive("__mutex_lock")
-                && is_lock_primitive("_raw_spin_lock_irqsave")
-                && !is_lock_primitive("ksm_memory_callback")
-        );
     }
 }

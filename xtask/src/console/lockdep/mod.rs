@@ -11,7 +11,7 @@ use regex::Regex;
 
 use self::locks::{balanced, normalize_class, parse_lock};
 use self::phrases::{held_by, is_rule, is_scenario_step, known_phrase, scenario_action, Pattern, Phrase, PHRASES};
-use super::frames;
+use super::{frames, skip};
 use super::{Kind, LockdepDetail};
 
 mod locks;
@@ -258,7 +258,7 @@ impl Parser {
         }
         let Some(f) = frames::parse_frame(text) else { return false };
         if let Some(site @ None) = self.link_sites.last_mut() {
-            if !f.unreliable && !frames::is_noise(&f.func) {
+            if !f.unreliable && !skip::is_skipped(&f.func) {
                 *site = Some(f.func);
             }
         }

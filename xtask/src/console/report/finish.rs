@@ -6,13 +6,14 @@ use super::Report;
 use crate::console::frames;
 use crate::console::headers::{Done, Src};
 use crate::console::identity::{self, normalize_text};
+use crate::console::skip;
 use crate::console::{Finding, Kind};
 
 impl Report {
     /// Close the report. `cut` means the log (or the boot) ended while it was open.
     pub(crate) fn finish(self, cut: bool) -> Finding {
         let (kind, template) = self.settled_kind();
-        let meaningful: Vec<&String> = self.trace.frames().iter().filter(|f| !frames::is_noise(f)).collect();
+        let meaningful: Vec<&String> = self.trace.frames().iter().filter(|f| !skip::is_skipped(f)).collect();
         let func = self.function(&meaningful);
         let title = self.title(template, func.as_deref());
         let keys = self.keys(&meaningful, func.as_deref());
@@ -59,19 +60,16 @@ impl Report {
     /// The `in F` of the title: the first source of the header's list that names a function.
     fn function(&self, meaningful: &[&String]) -> Option<String> {
         let ld = self.lockdep.as_deref();
-        let not_noise = |f: &String| !frames::is_noise(f);
+        let kept = |f: &String| !skip::is_skipped(f);
         self.def.func.iter().find_map(|src| match src {
-            Src::Header => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty()),
-            Src::HeaderNotNoise => {
-                self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && not_noise(f))
-            }
-            Src::Pc => self.pc.clone().filter(not_noise),
+            Src::HeaderNotSkipped => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && kept(f)),
+            Src::Pc => self.pc.clone().filter(kept),
             Src::Stack => meaningful.first().map(|f| f.to_string()),
             Src::Interrupted => self.trace.interrupted(),
             // A site inside a lock primitive (`mutex_unlock`) says nothing: fall through.
-            Src::HeldAt => ld.and_then(|p| p.d.held_at.clone()).filter(not_noise),
-            Src::AcqAt => ld.and_then(|p| p.d.acquiring_at.clone()).filter(not_noise),
-            Src::FirstHeldAt => ld.and_then(|p| p.first_held_at.clone()).filter(not_noise),
+            Src::HeldAt => ld.and_then(|p| p.d.held_at.clone()).filter(kept),
+            Src::AcqAt => ld.and_then(|p| p.d.acquiring_at.clone()).filter(kept),
+            Src::FirstHeldAt => ld.and_then(|p| p.first_held_at.clone()).filter(kept),
             Src::LastFunction => self.facts.last_function.clone(),
         })
     }
