@@ -130,6 +130,7 @@ pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report:
     let ctx = Context {
         cache: &o.cache,
         repo: &repo,
+        matrix: m,
         sources: &sources,
         make_jobs: o.make_jobs,
         repro_args: &repro,
@@ -215,6 +216,8 @@ fn results_of(
 pub struct Context<'a> {
     pub cache: &'a Cache,
     pub repo: &'a Path,
+    /// The matrix the cells came from (for hints naming its other variants).
+    pub matrix: &'a MatrixFile,
     /// The kernel source of each cell, by its `kernel.source`.
     pub sources: &'a BTreeMap<String, KernelSource>,
     pub make_jobs: usize,
@@ -305,8 +308,17 @@ fn build_and_boot(
         jobs: ctx.make_jobs,
         lockout_evidence: ctx.lockout_evidence,
     };
+    if cell.variant.patches.is_empty() && cell.expectation.is_clean() {
+        if let Err(e) = kernel::check_has_lockout(req.src) {
+            return (None, Err(e));
+        }
+    }
     let built = match kernel::build(&req, &mut |s| stage(&format!("build:{s}"))) {
         Ok(b) => b,
+        Err(e) if format!("{e:#}").contains("does not apply") => {
+            let hint = applying_variants(ctx, cell, req.src);
+            return (None, Err(anyhow::anyhow!("{e:#}\n{hint}")));
+        }
         Err(e) => return (None, Err(e)),
     };
     seen.kernel_sha256 = Some(built.image_sha256.clone());
@@ -338,6 +350,30 @@ fn build_and_boot(
         console_cap: ctx.console_cap,
     };
     (Some(built.relinked), vm::boot(&boot, seen, stage))
+}
+
+/// After a series that does not apply: which of the matrix's variants on this kernel do.
+fn applying_variants(ctx: &Context, cell: &Cell, src: &KernelSource) -> String {
+    let kdef = ctx.matrix.kernel_defs().into_iter().find(|k| ctx.matrix.kernel_of(k).name == cell.kernel.name);
+    let Some(kdef) = kdef else { return String::new() };
+    let ok: Vec<String> = ctx
+        .matrix
+        .variants
+        .values()
+        .map(|b| kdef.variant(b))
+        .filter(|v| v.name != cell.variant.name)
+        .filter(|v| {
+            kernel::expand_series(&v.patch_paths(ctx.repo))
+                .and_then(|s| kernel::series_applies(&src.pristine, &s))
+                .unwrap_or(false)
+        })
+        .map(|v| v.name)
+        .collect();
+    if ok.is_empty() {
+        format!("no variant's series applies to this tree ({} {})", src.origin, src.version)
+    } else {
+        format!("variants whose series apply to this tree ({}): {}", src.version, ok.join(", "))
+    }
 }
 
 struct RemoveOnDrop(PathBuf);

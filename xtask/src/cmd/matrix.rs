@@ -60,7 +60,7 @@ fn list(cells: &[Cell], json: bool) -> Result<()> {
         let v: Vec<serde_json::Value> = cells
             .iter()
             .map(|c| {
-                serde_json::json!({"id": c.id().to_string(), "arch": c.arch, "variant": c.variant.name, "scenario": c.scenario, "expectation": c.expectation})
+                serde_json::json!({"id": c.id().to_string(), "kernel": c.kernel.name, "arch": c.arch, "variant": c.variant.name, "scenario": c.scenario, "expectation": c.expectation})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);

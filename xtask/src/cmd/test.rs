@@ -188,6 +188,33 @@ fn error_paths(o: &Options, m: &MatrixFile, dir: &Path) -> Result<Vec<Check>> {
             && !cell.dir.join("build.log").exists(),
         msg.lines().take(2).collect::<Vec<_>>().join(" / "),
     ));
+    // --kernel-src trees the harness cannot use: each a clear error before any build.
+    let fake = |name: &str, version: (u32, u32), ksm: &str| -> Result<PathBuf> {
+        let t = dir.join(name);
+        std::fs::create_dir_all(t.join("mm"))?;
+        std::fs::create_dir_all(t.join("scripts/kconfig"))?;
+        std::fs::write(
+            t.join("Makefile"),
+            format!("VERSION = {}\nPATCHLEVEL = {}\nSUBLEVEL = 0\nEXTRAVERSION =\n", version.0, version.1),
+        )?;
+        std::fs::write(t.join("mm/ksm.c"), ksm)?;
+        std::fs::write(t.join("scripts/kconfig/merge_config.sh"), "")?;
+        Ok(t)
+    };
+    let old = Options { kernel_src: Some(fake("tree-5.15", (5, 15), "KSM_RUN_OFFLINE")?), ..o.clone() };
+    let e = old.load_matrix().err().map(|e| format!("{e:#}")).unwrap_or_default();
+    out.push(Check::new("--kernel-src older than every kernel", e.contains("older than the oldest kernel"), e));
+    let nofix = Options { kernel_src: Some(fake("tree-nofix", (6, 12), "/* no lockout */")?), ..o.clone() };
+    let nm = nofix.load_matrix()?;
+    let cell = probe_cell(&nofix, &nm, nm.first_kernel().1.variant(upstream), arch, 60, &dir.join("nofix"))?;
+    let msg = cell.host.harness_error.clone().unwrap_or_default();
+    out.push(Check::new(
+        "--kernel-src without the offline lockout, upstream expected clean",
+        cell.verdict.outcome == Outcome::Error
+            && msg.contains("no KSM_RUN_OFFLINE")
+            && !cell.dir.join("build.log").exists(),
+        msg.lines().next().unwrap_or("").to_string(),
+    ));
     // A broken matrix file: an error located by file, line and column.
     let e = broken_matrix_error();
     out.push(Check::new("broken matrix YAML", e.contains("broken-matrix.yaml:3:"), e.lines().next().unwrap_or("")));

@@ -12,5 +12,6 @@ mod rustcore;
 mod source;
 
 pub use build::{build, BuildRequest, Built};
+pub use patches::{expand as expand_series, series_applies};
 pub use rustcore::{probe as rust_toolchain, Toolchain};
-pub use source::{resolve as resolve_source, tree_version, KernelSource, DEBIAN_TARBALL};
+pub use source::{check_has_lockout, resolve as resolve_source, tree_version, KernelSource, DEBIAN_TARBALL};

@@ -159,6 +159,34 @@ pub fn switch(tree: &Path, pristine: &Path, series: &[PathBuf]) -> Result<bool> 
     Ok(true)
 }
 
+/// Whether `series` applies to `pristine`, tried in a scratch folder holding only the files
+/// the series touches (the tree is never touched): for the hint after a series that does not.
+pub fn series_applies(pristine: &Path, series: &[PathBuf]) -> Result<bool> {
+    let scratch =
+        std::env::temp_dir().join(format!("ksmh-applies-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut ok = true;
+    for p in series {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading patch {}", p.display()))?;
+        for (f, created) in touched_files(&text) {
+            let (from, to) = (pristine.join(&f), scratch.join(&f));
+            if !created && !to.exists() && from.exists() {
+                std::fs::create_dir_all(to.parent().unwrap_or(&scratch))?;
+                std::fs::copy(&from, &to)?;
+            }
+        }
+        std::fs::create_dir_all(&scratch)?;
+        let (applied, _) =
+            tools::merged_output(duct::cmd!("patch", "-p1", "--forward", "--batch", "-s", "-d", &scratch, "-i", p))?;
+        if !applied {
+            ok = false;
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(ok)
+}
+
 fn restore(tree: &Path, pristine: &Path, s: &State) -> Result<()> {
     for f in &s.modified {
         let (from, to) = (pristine.join(f), tree.join(f));

@@ -166,6 +166,22 @@ pub fn resolve(cache: &Cache, source: &str) -> Result<KernelSource> {
     }
 }
 
+/// A variant without patches that must be clean needs KSM's offline lockout in the tree
+/// itself (the upstream fix of Linux 3.10): without it the cell could only fail, and the reason
+/// is the tree, not the kernel's behaviour.
+pub fn check_has_lockout(src: &KernelSource) -> Result<()> {
+    let ksm = std::fs::read_to_string(src.pristine.join("mm/ksm.c")).unwrap_or_default();
+    if !ksm.contains("KSM_RUN_OFFLINE") {
+        bail!(
+            "{} ({}) has no KSM_RUN_OFFLINE in mm/ksm.c: the offline lockout (the upstream fix) is missing, so a \
+             variant without patches cannot be clean here; use a tree with the fix, or run the prefix variant (expects the splat)",
+            src.origin,
+            src.version
+        );
+    }
+    Ok(())
+}
+
 /// The version of a kernel tree (`--kernel-src`), or why it is not one.
 pub fn tree_version(path: &Path) -> Result<String> {
     Ok(user_tree(path)?.version)
