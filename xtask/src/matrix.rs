@@ -365,7 +365,7 @@ impl MatrixFile {
     pub fn pin_kernel(&mut self, version: &str, source: &str) -> Result<String> {
         let defs = self.kernel_defs();
         let v = version_of(version).with_context(|| format!("cannot read the version {version:?}"))?;
-        let pick = defs.iter().filter(|k| k.version().is_some_and(|kv| kv <= v)).next_back().cloned();
+        let pick = defs.iter().rfind(|k| k.version().is_some_and(|kv| kv <= v)).cloned();
         let Some(mut k) = pick else {
             let oldest = defs.first().map(|k| k.name.clone()).unwrap_or_default();
             bail!(
@@ -493,7 +493,7 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
             if !m.variants.contains_key(v) {
                 bail!(
                     "{origin}:{}: kernel {name} names variant {v:?}, which is not in variants",
-                    line_of(text, &format!("{name}"), v)
+                    line_of(text, name, v)
                 );
             }
         }
