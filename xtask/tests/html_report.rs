@@ -129,10 +129,12 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
             assert!(!page.contains(remote), "{id}: {remote}");
         }
     }
-    let cancel = std::fs::read_to_string(dir.join("s390x-prefix-cancel/index.html")).unwrap();
-    assert!(cancel.contains("(memory_chain).rwsem") && cancel.contains("offline_pages()"));
-    let offline = std::fs::read_to_string(dir.join("arm64-prefix-offline/index.html")).unwrap();
-    assert!(offline.contains("pcp_batch_high_lock"));
+    for kernel in ["6.1", "6.12"] {
+        let cancel = std::fs::read_to_string(dir.join(format!("{kernel}-s390x-prefix-cancel/index.html"))).unwrap();
+        assert!(cancel.contains("(memory_chain).rwsem") && cancel.contains("offline_pages()"), "{kernel}");
+        let offline = std::fs::read_to_string(dir.join(format!("{kernel}-arm64-prefix-offline/index.html"))).unwrap();
+        assert!(offline.contains("pcp_batch_high_lock"), "{kernel}");
+    }
 
     let Some(bin) = browser::find() else {
         println!("SKIPPED the browser part: chromium not found (apt-get install -y chromium, or cargo xtask setup); report in {}", dir.display());
@@ -143,7 +145,9 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
     assert_eq!(checked.pages, 1 + ids.len());
     assert_eq!(checked.grid_cells.len(), ids.len());
     assert_eq!(checked.timelines, ids.len(), "every cell page has its timeline picture");
-    assert_eq!(checked.cycles, 4, "the four prefix cells have their lock cycle drawn");
+    let prefix_cells = ids.iter().filter(|id| id.contains("-prefix-")).count();
+    assert_eq!(prefix_cells, 8, "two kernels x two arches x two scenarios");
+    assert_eq!(checked.cycles, prefix_cells, "every prefix cell has its lock cycle drawn");
     for png in &checked.screenshots {
         let bytes = std::fs::read(png).unwrap();
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{} looks empty", png.display());
@@ -153,11 +157,11 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
     // The check can fail: a page gone is a dead link in the grid, a script's error is a console message.
     let broken = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-report-broken");
     let _ = std::fs::remove_dir_all(&broken);
-    std::fs::create_dir_all(broken.join("s390x-rust-offline")).unwrap();
+    std::fs::create_dir_all(broken.join("6.1-s390x-rust-offline")).unwrap();
     std::fs::copy(dir.join("index.html"), broken.join("index.html")).unwrap();
     let (dom, console) = browser::dump_dom(&bin, &broken.join("index.html")).unwrap();
     assert!(console.is_empty(), "{console:?}");
-    assert!(browser::dead_links(&dom, &broken).contains(&"s390x-rust-offline/index.html".to_string()));
+    assert!(browser::dead_links(&dom, &broken).contains(&"6.12-s390x-rust-offline/index.html".to_string()));
     std::fs::write(broken.join("script.html"), "<!DOCTYPE html><title>x</title><script>console.error('boom')</script>")
         .unwrap();
     let (_, console) = browser::dump_dom(&bin, &broken.join("script.html")).unwrap();

@@ -139,7 +139,7 @@ fn replace_marker(text: &str, event_prefix: &str, with: &str) -> String {
 
 #[test]
 fn missing_evidence_is_never_a_pass() {
-    let cell = "s390x-upstream-offline";
+    let cell = "6.1-s390x-upstream-offline";
     let base = fixture(cell);
     // Nothing merged: inconclusive.
     let t = replace_marker(
@@ -179,7 +179,7 @@ fn missing_evidence_is_never_a_pass() {
 
 #[test]
 fn the_arm64_dimm_must_really_leave_the_machine() {
-    let cell = "arm64-upstream-offline";
+    let cell = "6.1-arm64-upstream-offline";
     let host = HostFacts { qemu_exit: Some(0), dimm_expected: true, dimm_removed: Some(false), ..Default::default() };
     let v = judge_text(Arch::Arm64, "upstream", Scenario::Offline, &fixture(cell), Some(host));
     assert_eq!(v.outcome, Outcome::Fail, "{}", v.reason);
@@ -269,11 +269,11 @@ fn without_lines(text: &str, pat: &str) -> String {
 
 #[test]
 fn clean_needs_the_lockout_shown_held_by_the_kernel_trace() {
-    for cell in ["s390x-upstream-offline", "arm64-upstream-cancel", "s390x-rust-cancel"] {
+    for cell in ["6.1-s390x-upstream-offline", "6.1-arm64-upstream-cancel", "6.1-s390x-rust-cancel"] {
         let base = fixture(cell);
-        let variant = cell.split('-').nth(1).unwrap();
+        let variant = cell.split('-').nth(2).unwrap();
         let (arch, sc) =
-            if cell.starts_with("s390x") { (Arch::S390x, Scenario::Offline) } else { (Arch::Arm64, Scenario::Cancel) };
+            if cell.contains("-s390x-") { (Arch::S390x, Scenario::Offline) } else { (Arch::Arm64, Scenario::Cancel) };
         let sc = if cell.ends_with("cancel") { Scenario::Cancel } else { sc };
         let held = judge_text(arch, variant, sc, &base, None);
         let c = held.checks.iter().find(|c| c.name == "lockout-held").unwrap();
@@ -300,7 +300,7 @@ fn clean_needs_the_lockout_shown_held_by_the_kernel_trace() {
 
 #[test]
 fn a_batch_or_a_write_inside_the_window_fails_the_lockout() {
-    let cell = "s390x-upstream-offline";
+    let cell = "6.1-s390x-upstream-offline";
     let base = fixture(cell);
     let g = markers::summarize(&markers::parse(&base));
     let e = lockout::analyze(&g.trace, &[]);
@@ -323,7 +323,7 @@ fn a_batch_or_a_write_inside_the_window_fails_the_lockout() {
 
 #[test]
 fn the_rust_variant_must_show_its_own_code_running() {
-    for cell in ["s390x-rust-offline", "arm64-rust-cancel"] {
+    for cell in ["6.1-s390x-rust-offline", "6.1-arm64-rust-cancel"] {
         let base = fixture(cell);
         let v = judge(cell, &base);
         let c = v.checks.iter().find(|c| c.name == "variant-code-ran").unwrap();
@@ -336,7 +336,7 @@ fn the_rust_variant_must_show_its_own_code_running() {
 
 #[test]
 fn lockdep_must_still_be_on_at_the_end_and_the_guest_must_finish() {
-    let cell = "arm64-upstream-offline";
+    let cell = "6.1-arm64-upstream-offline";
     let base = fixture(cell);
     let t = replace_marker(&base, "@@KSMH lockdep-stats when=end", "@@KSMH lockdep-stats when=end debug_locks=0");
     let v = judge(cell, &t);

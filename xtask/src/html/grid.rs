@@ -48,12 +48,28 @@ impl Grid {
     }
 }
 
-/// `arch-variant-scenario` of a cell known only by its id. Arch and scenario names have no
-/// dash, variant names may (`mutant-no-lockout-c`), so the variant is everything between.
-pub fn split_id(id: &str) -> Option<(&str, &str, &str)> {
-    let (arch, rest) = id.split_once('-')?;
+/// `[kernel-]arch-variant-scenario` of a cell known only by its id, as (row, variant,
+/// scenario), the row `6.12 s390x` (or `s390x` without a kernel axis). Kernel names start with
+/// a digit, arch and scenario names have no dash, variant names may (`mutant-no-lockout-c`),
+/// so the variant is everything between.
+pub fn split_id(id: &str) -> Option<(String, &str, &str)> {
+    let (first, rest) = id.split_once('-')?;
+    let (row, rest) = if first.starts_with(|c: char| c.is_ascii_digit()) {
+        let (arch, rest) = rest.split_once('-')?;
+        (format!("{first} {arch}"), rest)
+    } else {
+        (first.to_string(), rest)
+    };
     let (variant, scenario) = rest.rsplit_once('-')?;
-    (!arch.is_empty() && !variant.is_empty() && !scenario.is_empty()).then_some((arch, variant, scenario))
+    (!row.is_empty() && !variant.is_empty() && !scenario.is_empty()).then_some((row, variant, scenario))
+}
+
+/// The grid row of a cell: its kernel (when the matrix has a kernel axis) and arch.
+fn row_of(id: &crate::matrix::CellId) -> String {
+    match &id.kernel {
+        Some(k) => format!("{k} {}", id.arch.name()),
+        None => id.arch.name().to_string(),
+    }
 }
 
 /// Lays the run out: rows and columns in plan order (cells first, then the ones not run), a
@@ -63,14 +79,12 @@ pub fn layout(r: &Results) -> Grid {
         .cells
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            (c.id.arch.name().to_string(), c.id.variant.clone(), c.id.scenario.name().to_string(), Slot::Ran(i))
-        })
+        .map(|(i, c)| (row_of(&c.id), c.id.variant.clone(), c.id.scenario.name().to_string(), Slot::Ran(i)))
         .collect();
     for id in &r.not_run {
         if let Some((a, v, s)) = split_id(id) {
             let slot = if r.in_progress { Slot::Pending(id.clone()) } else { Slot::NotRun(id.clone()) };
-            entries.push((a.into(), v.into(), s.into(), slot));
+            entries.push((a, v.into(), s.into(), slot));
         }
     }
     let mut arches: Vec<String> = Vec::new();
@@ -321,8 +335,12 @@ mod tests {
 
     #[test]
     fn ids_split_with_dashes_in_the_variant() {
-        assert_eq!(split_id("s390x-mutant-no-lockout-c-offline"), Some(("s390x", "mutant-no-lockout-c", "offline")));
-        assert_eq!(split_id("arm64-upstream-cancel"), Some(("arm64", "upstream", "cancel")));
+        assert_eq!(
+            split_id("s390x-mutant-no-lockout-c-offline"),
+            Some(("s390x".into(), "mutant-no-lockout-c", "offline"))
+        );
+        assert_eq!(split_id("arm64-upstream-cancel"), Some(("arm64".into(), "upstream", "cancel")));
+        assert_eq!(split_id("6.12-arm64-upstream-cancel"), Some(("6.12 arm64".into(), "upstream", "cancel")));
         assert_eq!(split_id("arm64-cancel"), None);
     }
 

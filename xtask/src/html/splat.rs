@@ -399,11 +399,13 @@ mod tests {
             let (text, f) = real(&format!("{name}.console.log"));
             (text.contains("memory_notify+0x"), link_sites(&excerpt(&text, &f)))
         };
-        for scenario in ["cancel", "offline"] {
-            let (s390x_wrapper, s390x) = sites(&format!("s390x-prefix-{scenario}"));
-            let (arm64_wrapper, arm64) = sites(&format!("arm64-prefix-{scenario}"));
-            assert!(arm64_wrapper && !s390x_wrapper, "{scenario}: the wrapper is arm64's only");
-            assert_eq!(s390x, arm64, "{scenario}");
+        for kernel in ["6.1", "6.12"] {
+            for scenario in ["cancel", "offline"] {
+                let (s390x_wrapper, s390x) = sites(&format!("{kernel}-s390x-prefix-{scenario}"));
+                let (arm64_wrapper, arm64) = sites(&format!("{kernel}-arm64-prefix-{scenario}"));
+                assert!(arm64_wrapper && !s390x_wrapper, "{kernel} {scenario}: the wrapper is arm64's only");
+                assert_eq!(s390x, arm64, "{kernel} {scenario}");
+            }
         }
     }
 

@@ -165,6 +165,11 @@ impl Parser {
             }
             Slot::NotHolding => {
                 self.slot = Slot::None;
+                // The lock's name, never a stack frame that happens to follow (a proptest found
+                // `validate_chain+0x8e2/0xb00` taken for the lock).
+                if t.contains("+0x") || frames::parse_frame(text).is_some() {
+                    return false;
+                }
                 self.d.held = Some(normalize_class(t.trim_start_matches('(').trim_end_matches(')')));
                 true
             }
