@@ -9,7 +9,6 @@ pub mod arch;
 pub mod cache;
 pub mod cmd;
 pub mod console;
-pub mod html;
 pub mod kernel;
 pub mod known;
 pub mod lock;

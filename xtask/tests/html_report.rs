@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use xtask::arch::MemoryMode;
 use xtask::console;
-use xtask::html::browser;
 use xtask::lockout;
 use xtask::matrix;
+use xtask::report::html::browser;
 use xtask::report::CellResult;
 use xtask::report::{self, Results};
 use xtask::verdict::{self, HostFacts, Outcome};

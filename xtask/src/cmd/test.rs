@@ -90,7 +90,7 @@ impl Test {
         println!("results: {}", dir.display());
         eprintln!("== the merged report's index.html in headless Chromium");
         let (html_ok, html_line) =
-            crate::html::browser::suite_check(&dir, &planned.iter().map(CellId::to_string).collect::<Vec<_>>());
+            crate::report::html::browser::suite_check(&dir, &planned.iter().map(CellId::to_string).collect::<Vec<_>>());
         eprintln!("== mutant kernels: each must be judged as the matrix says, never PASS");
         let mutants = super::mutants::run_mutants(&o, &m, &self.cells.filter, &dir.join("mutants"))?;
         let mutants_missed = mutants.iter().filter(|(ok, _)| !ok).count();

@@ -13,6 +13,7 @@ use crate::matrix::{CellId, Expectation};
 use crate::verdict::{HostFacts, Outcome, Verdict};
 use crate::vm::markers::GuestReport;
 
+pub mod html;
 mod junit;
 mod metadata;
 mod summary;
@@ -137,7 +138,7 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
     write("results.json", &serde_json::to_vec_pretty(&portable)?)?;
     write("junit.xml", junit::junit(results)?.as_bytes())?;
     write("summary.md", summary::summary_md(results).as_bytes())?;
-    crate::html::write(dir, results)
+    crate::report::html::write(dir, results)
 }
 
 /// `report merge`: several result folders (shards) into one, cells copied in. Shards must come
