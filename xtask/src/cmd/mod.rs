@@ -77,7 +77,8 @@ pub struct KernelOpts {
     cache: CacheDir,
     #[command(flatten)]
     results: ResultsDir,
-    /// Use this kernel tree instead of the embedded default (Debian's linux-source-6.1)
+    /// Use this kernel tree (6.1 or newer) instead of the embedded kernels: the matrix kernel whose
+    /// series fit it best (the newest not newer) runs on it
     #[arg(long)]
     kernel_src: Option<PathBuf>,
     /// The matrix file (variants and expectations are defined there)
