@@ -91,6 +91,12 @@ fn only_results(root: &Path) -> Result<(PathBuf, Results)> {
     Ok((d, r))
 }
 
+/// The one cell folder of a `run`'s results folder (its name carries the kernel when the
+/// matrix has a kernel axis, so it is found rather than spelled).
+fn cell_dir(results: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(results).ok()?.flatten().map(|e| e.path()).find(|p| p.is_dir())
+}
+
 /// Processes whose command line mentions `needle` (QEMU names its console file in the results).
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -187,7 +193,8 @@ fn killed_mid_boot(o: &Options, dir: &Path) -> Result<Vec<Check>> {
             .ok()
             .and_then(|mut d| d.next())
             .and_then(|e| e.ok())
-            .map(|e| e.path().join("arm64-upstream-offline/console.log"));
+            .and_then(|e| cell_dir(&e.path()))
+            .map(|c| c.join("console.log"));
         if let Some(c) =
             found.filter(|c| std::fs::read_to_string(c).is_ok_and(|t| t.contains("@@KSMH phase name=boot")))
         {
@@ -231,7 +238,7 @@ fn killed_mid_boot(o: &Options, dir: &Path) -> Result<Vec<Check>> {
     checks.push(Check::new(
         "the run after the SIGKILL",
         code == Some(0),
-        format!("exit {code:?}: {}", text.lines().find(|l| l.starts_with("arm64-upstream-offline:")).unwrap_or("")),
+        format!("exit {code:?}: {}", text.lines().find(|l| l.contains("arm64-upstream-offline: ")).unwrap_or("")),
     ));
     Ok(checks)
 }
@@ -253,7 +260,7 @@ fn killed_patch_switch(o: &Options, dir: &Path) -> Result<Vec<Check>> {
         pre == Some(0) && killed && code == Some(0),
         format!(
             "killed between patches: {killed}; next run exit {code:?}: {}",
-            text.lines().find(|l| l.starts_with("s390x-rust-offline:")).unwrap_or("")
+            text.lines().find(|l| l.contains("s390x-rust-offline: ")).unwrap_or("")
         ),
     )])
 }
@@ -275,7 +282,8 @@ fn flood(o: &Options, dir: &Path) -> Result<Check> {
     let size = r
         .as_ref()
         .ok()
-        .and_then(|(d, _)| std::fs::metadata(d.join("s390x-upstream-offline/console.log")).ok())
+        .and_then(|(d, _)| cell_dir(d))
+        .and_then(|c| std::fs::metadata(c.join("console.log")).ok())
         .map(|m| m.len());
     let left = processes_mentioning(&dir.display().to_string());
     let reason = cell.as_ref().map(|c| c.verdict.reason.clone()).unwrap_or_default();
