@@ -49,7 +49,7 @@ struct Harness {
 
 impl Harness {
     fn start(args: &[String], env: &[(&str, &str)]) -> Result<Harness> {
-        let exe = std::env::current_exe().context("finding our own binary")?;
+        let exe = own_binary()?;
         let mut e = duct::cmd(exe, args).stdout_capture().stderr_capture().unchecked();
         for (k, v) in env {
             e = e.env(k, v);
@@ -68,6 +68,20 @@ impl Harness {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         Ok((out.status.code(), out.status.signal(), text))
     }
+}
+
+/// Our own binary. The suite's `cargo test` and clippy may rebuild it while we run, and then
+/// /proc/self/exe names the replaced file as `PATH (deleted)`: the new binary at PATH is the
+/// same code, so that is the one to start.
+fn own_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding our own binary")?;
+    if exe.exists() {
+        return Ok(exe);
+    }
+    let s = exe.to_string_lossy();
+    let path = PathBuf::from(s.strip_suffix(" (deleted)").unwrap_or(&s));
+    anyhow::ensure!(path.exists(), "our own binary {} is gone", exe.display());
+    Ok(path)
 }
 
 /// `run` of one cell into `results` with the options the suite itself runs with.
@@ -118,14 +132,16 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 pub(super) fn run_faults(o: &Options, dir: &Path) -> Result<Vec<Check>> {
     std::fs::create_dir_all(dir)?;
     let mut out = Vec::new();
+    // A test that cannot even start is a failed check, not the end of the suite's report.
+    let failed = |name: &str, e: anyhow::Error| vec![Check::new(name, false, format!("{e:#}"))];
     eprintln!("== faults: two runs at once on one arch");
-    out.extend(concurrent(o, &dir.join("concurrent"))?);
+    out.extend(concurrent(o, &dir.join("concurrent")).unwrap_or_else(|e| failed("two runs at once", e)));
     eprintln!("== faults: the harness SIGKILLed mid-boot");
-    out.extend(killed_mid_boot(o, &dir.join("sigkill"))?);
+    out.extend(killed_mid_boot(o, &dir.join("sigkill")).unwrap_or_else(|e| failed("SIGKILL mid-boot", e)));
     eprintln!("== faults: a patch switch killed half-way");
-    out.extend(killed_patch_switch(o, &dir.join("patch-switch"))?);
+    out.extend(killed_patch_switch(o, &dir.join("patch-switch")).unwrap_or_else(|e| failed("killed patch switch", e)));
     eprintln!("== faults: a guest that floods its console");
-    out.push(flood(o, &dir.join("flood"))?);
+    out.extend(flood(o, &dir.join("flood")).map(|c| vec![c]).unwrap_or_else(|e| failed("console flood", e)));
     Ok(out)
 }
 
