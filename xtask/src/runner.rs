@@ -58,7 +58,7 @@ pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report:
         progress.println(&format!("kernel {} ({})", src.version, src.origin));
     }
     progress.println(&format!("results in {}", dir.display()));
-    let repro = o.repro_args(m);
+    let repro = o.repro_args();
     let known = crate::known::load(&repo.join("configs/known-issues.yaml"))?;
     let ctx = Context {
         cache: &o.cache,

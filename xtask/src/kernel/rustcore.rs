@@ -181,8 +181,11 @@ fn path_rustc() -> Option<PathBuf> {
 }
 
 /// A rustc command without the environment of an outer cargo or make.
+/// Variables of the calling make or cargo that must not reach our rustc.
+const RUSTC_ENV_DROP: [&str; 5] = ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"];
+
 fn rustc_env(c: Cmd<'_>) -> Cmd<'_> {
-    ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"].into_iter().fold(c, |c, v| c.env_remove(v))
+    RUSTC_ENV_DROP.into_iter().fold(c, |c, v| c.env_remove(v))
 }
 
 fn output_of(cmd: Cmd<'_>, what: &str) -> Result<String> {
@@ -318,18 +321,14 @@ fn ensure_sysroot_with(tc: &Toolchain, cache: &Cache, target: &str) -> Result<Ru
             .with_context(|| format!("installing {rlib} into {}", libdir.display()))?;
     }
     let _ = fs::remove_dir_all(&tmp);
-    let stamp_tmp = libdir.join(".ksm-sysroot-stamp.tmp");
-    fs::write(&stamp_tmp, &stamp)?;
-    fs::rename(&stamp_tmp, &stamp_path)?;
+    crate::util::write_atomic(&stamp_path, stamp.as_bytes())?;
     Ok(result)
 }
 
 /// rustc for one crate, in a process group like every long child (see `tools`).
 fn rustc_group(rustc: &Path, args: Vec<std::ffi::OsString>, what: &str) -> Result<()> {
-    let expr = ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"]
-        .into_iter()
-        .fold(duct::cmd(rustc, args), |e, v| e.env_remove(v))
-        .env("RUSTC_BOOTSTRAP", "1");
+    let expr =
+        RUSTC_ENV_DROP.into_iter().fold(duct::cmd(rustc, args), |e, v| e.env_remove(v)).env("RUSTC_BOOTSTRAP", "1");
     let (ok, out) = tools::merged_output(expr).with_context(|| format!("running {what}"))?;
     if !ok {
         bail!("{what} failed: {}", crate::util::tail(&out, 30));

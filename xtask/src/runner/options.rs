@@ -49,9 +49,8 @@ impl Options {
     }
 
     /// The words reproduce.sh needs beyond the cell: the options that differ from the defaults.
-    pub(super) fn repro_args(&self, m: &MatrixFile) -> Vec<String> {
+    pub(super) fn repro_args(&self) -> Vec<String> {
         let mut v = self.passthrough_args();
-        let _ = m;
         if self.results_root != crate::paths::results_root(None) {
             v.extend(["--results-dir".into(), self.results_root.display().to_string()]);
         }
