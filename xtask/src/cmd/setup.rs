@@ -64,6 +64,11 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("rsync (for --kernel-src trees)", Probe::Cmd("rsync")),
     req("dpkg-deb (busybox extraction)", Probe::Cmd("dpkg-deb")),
     req("Chromium (the test suite opens the HTML report in it)", Probe::Cmd("chromium")),
+    // Debian's python3 refuses `pip install` (PEP 668): zizmor comes from PyPI through pipx.
+    req(
+        "zizmor, or pipx to install it (the suite's workflow lint)",
+        Probe::Check(|| tools::which("zizmor").is_some() || tools::which("pipx").is_some(), "pipx"),
+    ),
     req(
         "rustc with library source (variant rust)",
         Probe::Check(|| crate::kernel::rust_toolchain().is_ok(), "rustc-web rust-web-src"),
@@ -147,7 +152,8 @@ fn setup(cache: &Cache) -> Result<()> {
 }
 
 /// The test suite's own tools that are no Debian package: cargo-mutants (crates.io; the suite
-/// needs it) and zizmor (PyPI; the suite says SKIPPED without it, as not every host has pip).
+/// needs it) and zizmor (PyPI through pipx; the suite says SKIPPED without it, as not every
+/// host reaches PyPI).
 fn dev_tools() -> Result<()> {
     let sh = tools::shell()?;
     if tools::which("cargo-mutants").is_none() {
@@ -159,9 +165,20 @@ fn dev_tools() -> Result<()> {
             .context("cargo install cargo-mutants failed")?;
     }
     if tools::which("zizmor").is_none() {
-        println!("setup: python3 -m pip install zizmor");
-        if cmd!(sh, "python3 -m pip install -q zizmor").quiet().ignore_stderr().run().is_err() {
-            println!("setup: zizmor could not be installed with pip; the workflow lint in `cargo xtask test` will say SKIPPED");
+        // As root, where every user finds it (Debian's pipx documents these two for a global
+        // install); otherwise pipx's own ~/.local/bin.
+        let global = unsafe { libc::geteuid() } == 0;
+        let mut c = cmd!(sh, "pipx install zizmor").quiet();
+        if global {
+            println!("setup: pipx install zizmor (into /usr/local/bin)");
+            c = c.env("PIPX_HOME", "/opt/pipx").env("PIPX_BIN_DIR", "/usr/local/bin");
+        } else {
+            println!("setup: pipx install zizmor (into ~/.local/bin)");
+        }
+        if c.run().is_err() {
+            println!("setup: zizmor could not be installed with pipx; the workflow lint in `cargo xtask test` will say SKIPPED");
+        } else if tools::which("zizmor").is_none() {
+            println!("setup: zizmor is installed but not on PATH: add ~/.local/bin to PATH, or the workflow lint in `cargo xtask test` will say SKIPPED");
         }
     }
     Ok(())
