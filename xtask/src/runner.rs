@@ -69,6 +69,7 @@ pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report:
         repro_args: &repro,
         known: &known,
         lockout_evidence: o.lockout_evidence,
+        debug_info: o.debug_info,
         console_cap: o.console_cap,
         guest_fault: o.guest_fault.as_deref(),
     };
@@ -159,6 +160,8 @@ pub struct Context<'a> {
     pub known: &'a [crate::known::KnownIssue],
     /// Kernel tracing for the `lockout-held` check (off: `--no-lockout-evidence`).
     pub lockout_evidence: bool,
+    /// Reduced DWARF, the cell's vmlinux kept and its report frames decoded (`--debug-info`).
+    pub debug_info: bool,
     pub console_cap: u64,
     pub guest_fault: Option<&'a str>,
 }
@@ -169,7 +172,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     let mut clock = StageClock { stages: Vec::new(), t: Instant::now(), current: "build".into() };
     stage("build");
     let mut seen = vm::Observed::default();
-    let (kernel_rebuilt, outcome) = build_and_boot(ctx, cell, dir, &mut clock, &mut seen, stage);
+    let (built, outcome) = build_and_boot(ctx, cell, dir, &mut clock, &mut seen, stage);
     let host = HostFacts {
         timed_out: seen.timed_out,
         qemu_exit: seen.qemu_exit,
@@ -178,7 +181,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         dimm_expected: cell.arch.machine().memory == MemoryMode::DimmHotplug,
         interrupted: tools::interrupted(),
         console_capped: seen.console_capped,
-        kernel_sha256: seen.kernel_sha256,
+        kernel_sha256: built.as_ref().map(|b| b.image_sha256.clone()),
     };
     clock.next("analyze", stage);
     // Bounded by the console cap; the markers were parsed as the console streamed in.
@@ -201,6 +204,17 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         lockout: lockout.as_ref(),
         must_call: &cell.variant.must_call,
     });
+    let decoded = built.as_ref().and_then(|b| b.vmlinux.as_deref()).map(|vmlinux| {
+        clock.next("decode", stage);
+        let console = String::from_utf8_lossy(&text);
+        let lines: Vec<&str> = console.lines().collect();
+        let report_lines = analysis.problems().flat_map(|f| {
+            let (a, b) = ((f.first_line as usize).max(1), (f.last_line as usize).min(lines.len()));
+            lines.get(a - 1..b).unwrap_or_default().iter().copied()
+        });
+        let tokens = kernel::decode::frame_tokens(report_lines);
+        kernel::decode::decode(&ctx.sources[&cell.kernel.source].pristine, cell.arch, vmlinux, &tokens, dir)
+    });
     clock.next("", &mut |_| {});
     let r = CellResult {
         id: cell.id(),
@@ -211,7 +225,8 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         lockout,
         host,
         stages: clock.stages,
-        kernel_rebuilt,
+        kernel_rebuilt: built.as_ref().map(|b| b.relinked),
+        decoded,
         dir: dir.to_path_buf(),
     };
     let write = |name: &str, bytes: Vec<u8>| crate::util::write_atomic(&dir.join(name), &bytes);
@@ -221,8 +236,8 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     r
 }
 
-/// The stages that touch processes: the kernel, the initramfs, the boot. Returns whether the
-/// kernel was relinked (None: no kernel) and how the stages ended.
+/// The stages that touch processes: the kernel, the initramfs, the boot. Returns the build
+/// (None: no kernel) and how the stages ended.
 fn build_and_boot(
     ctx: &Context,
     cell: &Cell,
@@ -230,7 +245,7 @@ fn build_and_boot(
     clock: &mut StageClock,
     seen: &mut vm::Observed,
     stage: &mut dyn FnMut(&str),
-) -> (Option<bool>, Result<()>) {
+) -> (Option<kernel::Built>, Result<()>) {
     let req = kernel::BuildRequest {
         cache: ctx.cache,
         repo: ctx.repo,
@@ -240,6 +255,7 @@ fn build_and_boot(
         out_dir: dir,
         jobs: ctx.make_jobs,
         lockout_evidence: ctx.lockout_evidence,
+        debug_info: ctx.debug_info,
     };
     if cell.variant.patches.is_empty() && cell.expectation.is_clean() {
         if let Err(e) = kernel::check_has_lockout(req.src) {
@@ -254,14 +270,13 @@ fn build_and_boot(
         }
         Err(e) => return (None, Err(e)),
     };
-    seen.kernel_sha256 = Some(built.image_sha256.clone());
     // The cell's own copy of the image, booted below and not kept (the build tree has it;
     // its sha256 in cell.json says which one this cell booted).
     let _cleanup = RemoveOnDrop(built.image.clone());
     clock.next("image", stage);
     let img = match vm::build_image(ctx.cache, ctx.repo, cell.arch).context("building the initramfs") {
         Ok(img) => img,
-        Err(e) => return (Some(built.relinked), Err(e)),
+        Err(e) => return (Some(built), Err(e)),
     };
     clock.next("boot", stage);
     let boot = vm::BootRequest {
@@ -282,7 +297,8 @@ fn build_and_boot(
         name: &cell.id().to_string(),
         console_cap: ctx.console_cap,
     };
-    (Some(built.relinked), vm::boot(&boot, seen, stage))
+    let booted = vm::boot(&boot, seen, stage);
+    (Some(built), booted)
 }
 
 /// After a series that does not apply: which of the matrix's variants on this kernel do.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use xtask::arch::MemoryMode;
 use xtask::console;
+use xtask::kernel::decode;
 use xtask::lockout;
 use xtask::matrix;
 use xtask::report::html::browser;
@@ -67,10 +68,20 @@ fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
         // Host stage times are not in a console: these are the ones a warm run measures.
         stages: vec![("build".into(), 7.8), ("image".into(), 0.17), ("boot".into(), 17.2), ("analyze".into(), 0.02)],
         kernel_rebuilt: Some(false),
+        decoded: decoded(id),
         dir: cdir.clone(),
     };
     std::fs::write(cdir.join("cell.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
     c
+}
+
+/// The frames as `--debug-info` decodes them, for the cells with a real faddr2line output (run
+/// with the vmlinux of a reduced-DWARF build of the same kernel; -g leaves the code alone, so
+/// the offsets are the console's).
+fn decoded(id: &str) -> Option<decode::Decoded> {
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faddr2line").join(format!("{id}.txt"));
+    let text = std::fs::read_to_string(f).ok()?;
+    Some(decode::Decoded { vmlinux: "vmlinux".into(), frames: decode::parse_output(&text), error: None })
 }
 
 fn build_report(dir: &Path) -> Results {
@@ -134,6 +145,17 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
         assert!(cancel.contains("(memory_chain).rwsem") && cancel.contains("offline_pages()"), "{kernel}");
         let offline = std::fs::read_to_string(dir.join(format!("{kernel}-arm64-prefix-offline/index.html"))).unwrap();
         assert!(offline.contains("pcp_batch_high_lock"), "{kernel}");
+    }
+    // Decoded frames where the cell has them, the way to get them everywhere else.
+    for id in &ids {
+        let page = std::fs::read_to_string(dir.join(id).join("index.html")).unwrap();
+        let with = decoded(id).is_some();
+        assert_eq!(page.contains("Stack frames decoded to file:line"), with, "{id}");
+        if with {
+            assert!(page.contains("ksm_memory_callback+0x") && page.contains("mm/ksm.c:"), "{id}");
+        } else if id.contains("prefix") {
+            assert!(page.contains("--debug-info"), "{id}");
+        }
     }
 
     let Some(bin) = browser::find() else {

@@ -44,9 +44,13 @@ impl Build {
             out_dir: &out,
             jobs: o.make_jobs,
             lockout_evidence: o.lockout_evidence,
+            debug_info: o.debug_info,
         };
         let b = kernel::build(&req, &mut |s| p.stage(s))?;
         p.finish("built");
+        if let Some(v) = &b.vmlinux {
+            println!("vmlinux (with reduced DWARF): {}", v.display());
+        }
         println!(
             "kernel: {}\nbuild tree: {}\nlogs and .config: {}\n({:.0}s, {})",
             b.image.display(),

@@ -90,6 +90,10 @@ pub struct KernelOpts {
     /// Build and boot without kernel tracing: the lockout-held check is then SKIPPED (and says so)
     #[arg(long)]
     no_lockout_evidence: bool,
+    /// Build with reduced DWARF (own build tree; a cold build the first time) and decode the
+    /// stack frames of every report to file:line with the cell's vmlinux, kept in its folder
+    #[arg(long)]
+    debug_info: bool,
     /// Console kept per cell, in MiB: past it the guest is stopped and the cell is ERROR
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     console_cap_mib: u64,
@@ -114,6 +118,7 @@ impl KernelOpts {
             make_jobs: self.make_jobs.unwrap_or_else(cpus),
             jobs,
             lockout_evidence: !self.no_lockout_evidence,
+            debug_info: self.debug_info,
             console_cap: self.console_cap_mib << 20,
             guest_fault: self.guest_fault.clone(),
             results_root: crate::paths::results_root(self.results.results_dir.as_deref()),

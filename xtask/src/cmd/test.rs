@@ -100,6 +100,8 @@ impl Test {
         );
         let errs = error_paths(&o, &m, &dir.join("error-paths"))?;
         let err_fail = super::faults::print(&errs);
+        eprintln!("== --debug-info: a prefix cell with reduced DWARF, its report's frames decoded to file:line");
+        let debug_info = debug_info_check(&o, &m, &dir.join("debug-info"))?;
         eprintln!("== faults: concurrent runs, SIGKILL, a killed patch switch, a console flood");
         let faults = super::faults::run_faults(&o, &dir.join("faults"))?;
         let faults_fail = super::faults::print(&faults);
@@ -110,6 +112,7 @@ impl Test {
         println!("shards merged into the full plan: {}", if merge_ok { "ok" } else { "MISMATCH" });
         println!("merge without a shard: {rehearsal_line}");
         println!("workflow lint: {zizmor_line}");
+        println!("debug info: {}{}", if debug_info.ok { "ok: " } else { "FAILED: " }, debug_info.detail);
         println!("rust-ksm mutation testing: {mutants_line}");
         println!("html report: {html_line}");
         println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
@@ -124,6 +127,7 @@ impl Test {
             && fail == 0
             && err_fail == 0
             && faults_fail == 0
+            && debug_info.ok
             && mutants_missed == 0
             && !r.interrupted;
         Ok(if all { 0 } else { 1 })
@@ -219,6 +223,37 @@ fn error_paths(o: &Options, m: &MatrixFile, dir: &Path) -> Result<Vec<Check>> {
     let e = broken_matrix_error();
     out.push(Check::new("broken matrix YAML", e.contains("broken-matrix.yaml:3:"), e.lines().next().unwrap_or("")));
     Ok(out)
+}
+
+/// `--debug-info` for real: an offline prefix cell built with reduced DWARF (its own build tree:
+/// cold the first time on a cache). Its lockdep report's frames must come back decoded, the KSM
+/// callback in mm/ksm.c, with the vmlinux kept beside them and the cell page showing them.
+fn debug_info_check(o: &Options, m: &MatrixFile, dir: &Path) -> Result<Check> {
+    let name = "--debug-info decodes the splat's frames";
+    let Some(prefix) = m.variants.get("prefix") else {
+        return Ok(Check::new(name, false, "the matrix has no prefix variant"));
+    };
+    let arch = if m.arches.contains(&Arch::S390x) { Arch::S390x } else { m.arches[0] };
+    let o = Options { debug_info: true, ..o.clone() };
+    let cell = probe_cell(&o, m, m.first_kernel().1.variant(prefix), arch, 300, dir)?;
+    let decoded = cell.decoded.clone().unwrap_or_default();
+    let callback = decoded.frames.iter().find(|(k, _)| k.starts_with("ksm_memory_callback+"));
+    let place = callback.and_then(|(_, sites)| sites.last()).map(|s| s.place.clone()).unwrap_or_default();
+    let page = std::fs::read_to_string(cell.dir.join("index.html")).unwrap_or_default();
+    let ok = cell.verdict.outcome == Outcome::Pass
+        && place.starts_with("mm/ksm.c:")
+        && cell.dir.join(&decoded.vmlinux).is_file()
+        && page.contains("Stack frames decoded to file:line")
+        && page.contains(&place);
+    let detail = format!(
+        "{} {}: {} frames decoded, ksm_memory_callback at {}{}",
+        cell.id,
+        cell.verdict.outcome.name(),
+        decoded.frames.len(),
+        if place.is_empty() { "(not decoded)" } else { &place },
+        decoded.error.map(|e| format!(" ({e})")).unwrap_or_default()
+    );
+    Ok(Check::new(name, ok, detail))
 }
 
 fn broken_matrix_error() -> String {

@@ -36,6 +36,8 @@ pub struct BuildRequest<'a> {
     pub jobs: usize,
     /// Build with the kernel tracing behind the lockout evidence.
     pub lockout_evidence: bool,
+    /// Build with reduced DWARF and keep the cell's `vmlinux` (`--debug-info`).
+    pub debug_info: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,6 +47,9 @@ pub struct Built {
     /// made, whatever another run builds into the shared tree afterwards.
     pub image: PathBuf,
     pub image_sha256: String,
+    /// With `--debug-info`: the cell's own `vmlinux` (a hard link taken under the tree lock;
+    /// the linker writes a new file on the next build, so this one stays what was booted).
+    pub vmlinux: Option<PathBuf>,
     /// The kernel image was relinked by this build.
     pub relinked: bool,
     pub seconds: f64,
@@ -149,7 +154,22 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     let bytes = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
     crate::util::write_atomic(&copy, &bytes).with_context(|| format!("copying the kernel to {}", copy.display()))?;
     let image_sha256 = crate::util::sha256_hex(&bytes);
-    Ok(Built { relinked, build_dir: out, image: copy, image_sha256, seconds: t0.elapsed().as_secs_f64() })
+    let vmlinux = if req.debug_info { Some(keep_vmlinux(&out, req.out_dir)?) } else { None };
+    Ok(Built { relinked, build_dir: out, image: copy, image_sha256, vmlinux, seconds: t0.elapsed().as_secs_f64() })
+}
+
+/// The cell's `vmlinux` next to its logs: a hard link (no copy of a file of tens of MB), else a
+/// copy when the results are on another filesystem than the cache.
+fn keep_vmlinux(build_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
+    let src = build_dir.join("vmlinux");
+    let dst = out_dir.join("vmlinux");
+    let _ = std::fs::remove_file(&dst);
+    if std::fs::hard_link(&src, &dst).is_err() {
+        let tmp = out_dir.join(".vmlinux.tmp");
+        std::fs::copy(&src, &tmp).with_context(|| format!("copying {} to {}", src.display(), out_dir.display()))?;
+        std::fs::rename(&tmp, &dst)?;
+    }
+    Ok(dst)
 }
 
 /// The build tree of the variant's Kconfig fragments, with a `.config` that has every symbol
@@ -159,6 +179,9 @@ fn configure(req: &BuildRequest, tree: &Path) -> Result<PathBuf> {
     let mut files = kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo));
     if !req.lockout_evidence {
         files.retain(|f| !f.ends_with(kconfig::LOCKOUT_EVIDENCE));
+    }
+    if req.debug_info {
+        files.push(req.repo.join("configs/kconfig").join(kconfig::DEBUG_INFO));
     }
     let frags = kconfig::load(files)?;
     let out = req.cache.build_tree(&req.src.id, req.arch, &frags.hash);

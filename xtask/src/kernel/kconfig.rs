@@ -59,6 +59,8 @@ pub fn verify(requested: &BTreeMap<String, String>, config: &BTreeMap<String, St
 /// The fragments of one build, in merge order: common, debug, per arch, then the variant's.
 /// The fragment that turns on the kernel tracing behind the `lockout-held` check.
 pub const LOCKOUT_EVIDENCE: &str = "lockout-evidence.config";
+/// The fragment `--debug-info` adds: reduced DWARF, for decoding frames to file:line.
+pub const DEBUG_INFO: &str = "debug-info.config";
 
 pub fn fragments(repo: &Path, arch: Arch, extra: &[PathBuf]) -> Vec<PathBuf> {
     let dir = repo.join("configs/kconfig");

@@ -2,10 +2,12 @@
 //! `--kernel-src`, extracted and copied per arch into the cache: `source`) gets the variant's
 //! patch series (`patches`), a verified `.config` from the Kconfig fragments (`kconfig`), for
 //! the rust variant a Rust `core` for the kernel's target (`rustcore`), and `make` in a build
-//! tree per (source, arch, fragments) with ccache (`build`).
+//! tree per (source, arch, fragments) with ccache (`build`). With `--debug-info`, the frames of a
+//! cell's reports are decoded to file:line with its vmlinux (`decode`).
 
 mod build;
 pub mod debian;
+pub mod decode;
 mod kconfig;
 mod patches;
 mod rustcore;

@@ -97,6 +97,9 @@ pub struct CellResult {
     /// Seconds per stage, in order.
     pub stages: Vec<(String, f64)>,
     pub kernel_rebuilt: Option<bool>,
+    /// With `--debug-info`: the stack frames of its reports decoded to file:line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<crate::kernel::decode::Decoded>,
     pub dir: PathBuf,
 }
 

@@ -23,6 +23,7 @@ fn cell(dir: &Path, arch: Arch, variant: &str, scenario: Scenario, outcome: Outc
         host: HostFacts::default(),
         stages: vec![("boot".into(), 1.5)],
         kernel_rebuilt: Some(false),
+        decoded: None,
         dir: d,
     }
 }

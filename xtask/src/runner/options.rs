@@ -24,6 +24,8 @@ pub struct Options {
     pub jobs: usize,
     /// Kernel tracing for the `lockout-held` check (`--no-lockout-evidence` turns it off).
     pub lockout_evidence: bool,
+    /// Reduced DWARF and frames decoded to file:line (`--debug-info`).
+    pub debug_info: bool,
     /// Bytes of console kept per cell before the guest is stopped.
     pub console_cap: u64,
     /// A fault the guest is told to make (the suite's fault tests: `flood`).
@@ -66,6 +68,9 @@ impl Options {
         }
         if !self.lockout_evidence {
             v.push("--no-lockout-evidence".into());
+        }
+        if self.debug_info {
+            v.push("--debug-info".into());
         }
         if self.console_cap != vm::CONSOLE_CAP_DEFAULT {
             v.extend(["--console-cap-mib".into(), (self.console_cap >> 20).to_string()]);

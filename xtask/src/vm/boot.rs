@@ -54,7 +54,6 @@ pub struct Observed {
     pub console_capped: Option<String>,
     /// Every guest marker, parsed as the console streamed in (the report never re-reads it).
     pub markers: Vec<Marker>,
-    pub kernel_sha256: Option<String>,
 }
 
 /// Boots and plays the scenario's host side; what the host saw goes into `seen` (also when an

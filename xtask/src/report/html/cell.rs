@@ -208,7 +208,7 @@ pub fn page(c: &CellResult, dir: &Path, console: &str) -> Markup {
         @if problems.is_empty() {
             p.note { "None: the console has no lockdep report, warning, oops or other kernel problem." }
         }
-        @for (i, f) in problems.iter().enumerate() { (splat::markup(f, console, expected(f), i)) }
+        @for (i, f) in problems.iter().enumerate() { (splat::markup(f, console, expected(f), i, c.decoded.as_ref())) }
         @if c.findings.lockdep_turned_off { p.muted { "lockdep turned itself off after its first report (" code { "INFO: lockdep is turned off" } ")." } }
         h2 { "KSM counters at the guest's checkpoints" }
         (ksm_moments(c))

@@ -1,7 +1,7 @@
 //! A kernel report drawn: for lockdep's circular dependency the cycle as a graph (lock classes
 //! as nodes, each edge "holding A, took B" labelled with the function that took B), the held
-//! locks, the unsafe scenario, the stack frames and the raw lines. Frames stay as the kernel
-//! printed them (no vmlinux decoding to file:line yet).
+//! locks, the unsafe scenario, the stack frames and the raw lines. Frames are decoded to
+//! file:line when the cell was built with `--debug-info`, else shown as the kernel printed them.
 //!
 //! How lockdep prints the cycle (`print_circular_bug`): `-> #N` is the lock already held, `-> #0`
 //! the one being acquired, and the trace under `-> #k` is where lock k was taken while lock
@@ -14,6 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::console::{Finding, LockdepDetail};
+use crate::kernel::decode::{Decoded, Site};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edge {
@@ -284,6 +285,50 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
     Ok(out)
 }
 
+/// The report's stack frames: every frame line with its source lines when they were decoded,
+/// else the frames the analyzer read, as printed.
+fn frames_markup(f: &Finding, lines: &[&str], decoded: Option<&Decoded>) -> Markup {
+    let rows: Vec<(String, &[Site])> = decoded
+        .map(|d| {
+            lines
+                .iter()
+                .filter_map(|l| Some((crate::kernel::decode::frame_token(l)?, d.sites_of_line(l).unwrap_or_default())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let decoded_any = rows.iter().any(|(_, s)| !s.is_empty());
+    html! {
+        @if decoded_any {
+            h3 { "Stack frames decoded to file:line (" (rows.len()) " frame lines; "
+                 code { "scripts/faddr2line" } " with the cell's " code { (decoded.map(|d| d.vmlinux.as_str()).unwrap_or("vmlinux")) } ")" }
+            p.muted { "Each frame line of the report, then where it was: the function and its source line, innermost first; a function the compiler inlined into the one below says so." }
+            table.decoded.mono {
+                @for (token, sites) in &rows {
+                    tr {
+                        td { (token) }
+                        td {
+                            @if sites.is_empty() { span.muted { "not decoded" } }
+                            @for s in sites.iter() {
+                                div {
+                                    (s.function) " " strong { (s.place) }
+                                    @if s.inlined { span.muted { " inlined into" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } @else if !f.frames.is_empty() {
+            h3 { "Stack frames (" (f.frames.len()) ", as printed; not decoded to file:line: build with "
+                 code { "--debug-info" } " to decode them)" }
+            ol.frames.mono { @for fr in &f.frames { li { (fr) } } }
+        }
+        @if let Some(e) = decoded.and_then(|d| d.error.as_deref()) {
+            p.note { "Decoding: " (e) }
+        }
+    }
+}
+
 /// The report's lines as the kernel printed them (1-based, inclusive), capped.
 pub fn excerpt<'a>(console: &'a str, f: &Finding) -> Vec<&'a str> {
     const MAX: usize = 400;
@@ -292,8 +337,9 @@ pub fn excerpt<'a>(console: &'a str, f: &Finding) -> Vec<&'a str> {
     console.lines().skip(first - 1).take((last - first + 1).min(MAX)).collect()
 }
 
-/// One finding, drawn where it can be.
-pub fn markup(f: &Finding, console: &str, expected: bool, index: usize) -> Markup {
+/// One finding, drawn where it can be; its frames decoded to file:line when the cell was built
+/// with `--debug-info`.
+pub fn markup(f: &Finding, console: &str, expected: bool, index: usize, decoded: Option<&Decoded>) -> Markup {
     let lines = excerpt(console, f);
     let cyc = match (&f.lockdep, f.kind.as_str()) {
         (Some(d), "circular_locking") => cycle(d, &link_sites(&lines)),
@@ -333,10 +379,7 @@ pub fn markup(f: &Finding, console: &str, expected: bool, index: usize) -> Marku
                     }
                 }
             }
-            @if !f.frames.is_empty() {
-                h3 { "Stack frames (" (f.frames.len()) ", as printed; not decoded to file:line)" }
-                ol.frames.mono { @for fr in &f.frames { li { (fr) } } }
-            }
+            (frames_markup(f, &lines, decoded))
             @if !lines.is_empty() {
                 details {
                     summary { "the report as the kernel printed it (console.log lines " (f.first_line) "–" (f.last_line) ")" }
@@ -371,6 +414,35 @@ mod tests {
             .find(|f| f.kind == crate::console::Kind::CircularLocking)
             .expect("a circular report");
         (text, f)
+    }
+
+    #[test]
+    fn frames_show_their_source_lines_once_decoded_and_say_how_to_decode_them_otherwise() {
+        let (text, f) = real("6.1-s390x-prefix-cancel.console.log");
+        let lines = excerpt(&text, &f);
+        let raw = frames_markup(&f, &lines, None).into_string();
+        assert!(raw.contains("as printed") && raw.contains("--debug-info"), "{raw}");
+        let token = lines
+            .iter()
+            .find_map(|l| crate::kernel::decode::frame_token(l).filter(|t| t.starts_with("ksm_memory_callback+")));
+        let token = token.expect("the callback is a frame of the report");
+        let mut d = Decoded { vmlinux: "vmlinux".into(), ..Default::default() };
+        let site =
+            |function: &str, place: &str, inlined| Site { function: function.into(), place: place.into(), inlined };
+        d.frames.insert(
+            token.clone(),
+            vec![
+                site("mutex_lock_nested", "include/linux/mutex.h:187", true),
+                site("ksm_memory_callback", "mm/ksm.c:2980", false),
+            ],
+        );
+        let html = frames_markup(&f, &lines, Some(&d)).into_string();
+        assert!(html.contains("decoded to file:line") && !html.contains("as printed"), "{html}");
+        assert!(html.contains(&token) && html.contains("mm/ksm.c:2980") && html.contains(" inlined into"), "{html}");
+        // Every other frame line of the report is listed too, marked as not decoded.
+        assert!(html.contains("not decoded"), "{html}");
+        d.error = Some("not decoded: x+0x1/0x2".into());
+        assert!(frames_markup(&f, &lines, Some(&d)).into_string().contains("Decoding: not decoded: x+0x1/0x2"));
     }
 
     #[test]
