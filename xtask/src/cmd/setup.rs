@@ -16,11 +16,15 @@ use crate::tools;
 pub struct Setup {
     #[command(flatten)]
     cache: CacheDir,
+    /// Only what building and booting cells needs, not the test suite's own tools (Chromium,
+    /// cargo-mutants, zizmor): for CI jobs that run cells (the nightly workflow's)
+    #[arg(long)]
+    runtime_only: bool,
 }
 
 impl Setup {
     pub fn run(self) -> Result<i32> {
-        setup(&self.cache.cache()).map(|_| 0)
+        setup(&self.cache.cache(), self.runtime_only).map(|_| 0)
     }
 }
 
@@ -36,10 +40,17 @@ pub enum Probe {
 pub struct Requirement {
     pub what: &'static str,
     pub probe: Probe,
+    /// Only the test suite needs it.
+    pub suite_only: bool,
 }
 
 const fn req(what: &'static str, probe: Probe) -> Requirement {
-    Requirement { what, probe }
+    Requirement { what, probe, suite_only: false }
+}
+
+/// A tool only `cargo xtask test` needs (skipped by `setup --runtime-only`).
+const fn suite_req(what: &'static str, probe: Probe) -> Requirement {
+    Requirement { what, probe, suite_only: true }
 }
 
 /// Everything but the per-arch busybox, which is not an apt install (see `fetch_busybox`).
@@ -63,9 +74,9 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("patch", Probe::Cmd("patch")),
     req("rsync (for --kernel-src trees)", Probe::Cmd("rsync")),
     req("dpkg-deb (busybox extraction)", Probe::Cmd("dpkg-deb")),
-    req("Chromium (the test suite opens the HTML report in it)", Probe::Cmd("chromium")),
+    suite_req("Chromium (the test suite opens the HTML report in it)", Probe::Cmd("chromium")),
     // Debian's python3 refuses `pip install` (PEP 668): zizmor comes from PyPI through pipx.
-    req(
+    suite_req(
         "zizmor, or pipx to install it (the suite's workflow lint)",
         Probe::Check(|| tools::which("zizmor").is_some() || tools::which("pipx").is_some(), "pipx"),
     ),
@@ -98,9 +109,9 @@ impl Requirement {
 
 /// Apt-installs what is missing and fetches static busybox per guest arch. Idempotent: when
 /// everything is there it runs no apt command at all.
-fn setup(cache: &Cache) -> Result<()> {
-    let mut missing: Vec<&str> =
-        REQUIREMENTS.iter().filter(|r| !r.found()).flat_map(|r| r.package().split(' ')).collect();
+fn setup(cache: &Cache, runtime_only: bool) -> Result<()> {
+    let wanted = || REQUIREMENTS.iter().filter(move |r| !(runtime_only && r.suite_only));
+    let mut missing: Vec<&str> = wanted().filter(|r| !r.found()).flat_map(|r| r.package().split(' ')).collect();
     missing.sort();
     missing.dedup();
     let busybox_missing: Vec<Arch> = Arch::ALL.into_iter().filter(|a| !cache.busybox(*a).exists()).collect();
@@ -142,12 +153,16 @@ fn setup(cache: &Cache) -> Result<()> {
     for (package, suite) in crate::kernel::debian::BACKPORTS {
         crate::kernel::debian::fetch(cache, package, suite)?;
     }
-    dev_tools()?;
-    let missing_after: Vec<&str> = REQUIREMENTS.iter().filter(|r| !r.found()).map(|r| r.what).collect();
+    if !runtime_only {
+        dev_tools()?;
+    }
+    let missing_after: Vec<&str> = wanted().filter(|r| !r.found()).map(|r| r.what).collect();
     if !missing_after.is_empty() {
         bail!("still missing after setup: {}", missing_after.join(", "));
     }
-    println!("setup: all host requirements are present (cache: {})", cache.root().display());
+    let scope =
+        if runtime_only { "for building and booting cells (--runtime-only: not the suite's tools) " } else { "" };
+    println!("setup: all host requirements {scope}are present (cache: {})", cache.root().display());
     Ok(())
 }
 
