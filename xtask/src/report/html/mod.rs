@@ -168,7 +168,7 @@ nav.top { font-size: 13px; margin-bottom: 4px; } .links a { margin-right: 12px; 
 .scenario { display: grid; grid-template-columns: repeat(2, max-content); gap: 0 40px; }
 ol.frames { columns: 2; font-size: 12.5px; } ol.frames li { break-inside: avoid; }
 table.decoded { font-size: 12.5px; border-collapse: collapse; } table.decoded td { padding: 1px 14px 1px 0;
-  vertical-align: top; border-bottom: 1px solid #eee; }
+  vertical-align: top; border-bottom: 1px solid #eee; } table.decoded tr.head td { padding-top: 10px; font-weight: 700; }
 .splat { border-left: 4px solid var(--fail); padding-left: 14px; margin: 14px 0 24px; }
 .splat.expected { border-left-color: var(--pass); }
 .windows td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }

@@ -285,25 +285,42 @@ pub fn cycle_svg(c: &Cycle) -> Result<String> {
     Ok(out)
 }
 
+/// The lines that start the traces of a report: lockdep's "trying to acquire" / "already
+/// holding" sites, each `-> #N` link of the chain, and the stack of the task.
+const TRACE_HEADS: &[fn(&str) -> bool] = &[
+    |t| t.ends_with(" lock:"),
+    |t| t.starts_with("-> #"),
+    |t| t.ends_with("backtrace:"),
+    |t| t.starts_with("Call Trace:"),
+];
+
 /// The report's stack frames: every frame line with its source lines when they were decoded,
 /// else the frames the analyzer read, as printed.
-fn frames_markup(f: &Finding, lines: &[&str], decoded: Option<&Decoded>) -> Markup {
-    let rows: Vec<(String, &[Site])> = decoded
-        .map(|d| {
-            lines
-                .iter()
-                .filter_map(|l| Some((crate::kernel::decode::frame_token(l)?, d.sites_of_line(l).unwrap_or_default())))
-                .collect()
-        })
-        .unwrap_or_default();
+fn frames_markup(f: &Finding, lines: &[&str], decoded: Option<&Decoded>, index: usize) -> Markup {
+    // The frame lines, each under the trace it belongs to (lockdep prints one per link of the
+    // chain, then the current stack).
+    let mut rows: Vec<(String, &[Site])> = Vec::new();
+    let mut heads: Vec<(usize, String)> = Vec::new();
+    for l in lines {
+        let text = strip_prefixes(l).trim_end();
+        match (decoded, crate::kernel::decode::frame_token(l)) {
+            (Some(d), Some(t)) => rows.push((t, d.sites_of_line(l).unwrap_or_default())),
+            _ if TRACE_HEADS.iter().any(|h| h(text)) => {
+                heads.push((rows.len(), text.trim_end_matches(':').to_string()))
+            }
+            _ => {}
+        }
+    }
     let decoded_any = rows.iter().any(|(_, s)| !s.is_empty());
+    let head_at = |i: usize| heads.iter().filter(move |(at, _)| *at == i).map(|(_, h)| h.as_str());
     html! {
         @if decoded_any {
-            h3 { "Stack frames decoded to file:line (" (rows.len()) " frame lines; "
+            h3 id=(format!("frames-{index}")) { "Stack frames decoded to file:line (" (rows.len()) " frame lines; "
                  code { "scripts/faddr2line" } " with the cell's " code { (decoded.map(|d| d.vmlinux.as_str()).unwrap_or("vmlinux")) } ")" }
             p.muted { "Each frame line of the report, then where it was: the function and its source line, innermost first; a function the compiler inlined into the one below says so." }
             table.decoded.mono {
-                @for (token, sites) in &rows {
+                @for (i, (token, sites)) in rows.iter().enumerate() {
+                    @for h in head_at(i) { tr.head { td colspan="2" { (h) } } }
                     tr {
                         td { (token) }
                         td {
@@ -319,7 +336,7 @@ fn frames_markup(f: &Finding, lines: &[&str], decoded: Option<&Decoded>) -> Mark
                 }
             }
         } @else if !f.frames.is_empty() {
-            h3 { "Stack frames (" (f.frames.len()) ", as printed; not decoded to file:line: build with "
+            h3 id=(format!("frames-{index}")) { "Stack frames (" (f.frames.len()) ", as printed; not decoded to file:line: build with "
                  code { "--debug-info" } " to decode them)" }
             ol.frames.mono { @for fr in &f.frames { li { (fr) } } }
         }
@@ -379,7 +396,7 @@ pub fn markup(f: &Finding, console: &str, expected: bool, index: usize, decoded:
                     }
                 }
             }
-            (frames_markup(f, &lines, decoded))
+            (frames_markup(f, &lines, decoded, index))
             @if !lines.is_empty() {
                 details {
                     summary { "the report as the kernel printed it (console.log lines " (f.first_line) "–" (f.last_line) ")" }
@@ -420,7 +437,7 @@ mod tests {
     fn frames_show_their_source_lines_once_decoded_and_say_how_to_decode_them_otherwise() {
         let (text, f) = real("6.1-s390x-prefix-cancel.console.log");
         let lines = excerpt(&text, &f);
-        let raw = frames_markup(&f, &lines, None).into_string();
+        let raw = frames_markup(&f, &lines, None, 0).into_string();
         assert!(raw.contains("as printed") && raw.contains("--debug-info"), "{raw}");
         let token = lines
             .iter()
@@ -436,13 +453,13 @@ mod tests {
                 site("ksm_memory_callback", "mm/ksm.c:2980", false),
             ],
         );
-        let html = frames_markup(&f, &lines, Some(&d)).into_string();
+        let html = frames_markup(&f, &lines, Some(&d), 0).into_string();
         assert!(html.contains("decoded to file:line") && !html.contains("as printed"), "{html}");
         assert!(html.contains(&token) && html.contains("mm/ksm.c:2980") && html.contains(" inlined into"), "{html}");
         // Every other frame line of the report is listed too, marked as not decoded.
         assert!(html.contains("not decoded"), "{html}");
         d.error = Some("not decoded: x+0x1/0x2".into());
-        assert!(frames_markup(&f, &lines, Some(&d)).into_string().contains("Decoding: not decoded: x+0x1/0x2"));
+        assert!(frames_markup(&f, &lines, Some(&d), 0).into_string().contains("Decoding: not decoded: x+0x1/0x2"));
     }
 
     #[test]
