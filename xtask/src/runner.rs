@@ -208,11 +208,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         clock.next("decode", stage);
         let console = String::from_utf8_lossy(&text);
         let lines: Vec<&str> = console.lines().collect();
-        let report_lines = analysis.problems().flat_map(|f| {
-            let (a, b) = ((f.first_line as usize).max(1), (f.last_line as usize).min(lines.len()));
-            lines.get(a - 1..b).unwrap_or_default().iter().copied()
-        });
-        let tokens = kernel::decode::frame_tokens(report_lines);
+        let tokens = kernel::decode::frame_tokens(analysis.problems().flat_map(|f| f.lines_in(&lines).iter().copied()));
         kernel::decode::decode(&ctx.sources[&cell.kernel.source].pristine, cell.arch, vmlinux, &tokens, dir)
     });
     clock.next("", &mut |_| {});

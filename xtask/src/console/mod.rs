@@ -217,6 +217,15 @@ pub struct Finding {
     pub lockdep: Option<LockdepDetail>,
 }
 
+impl Finding {
+    /// Its lines out of the console's (`first_line..=last_line`, 1-based, cut where the log ends).
+    pub fn lines_in<'b, 'a>(&self, lines: &'b [&'a str]) -> &'b [&'a str] {
+        let first = (self.first_line as usize).max(1);
+        let last = (self.last_line as usize).min(lines.len());
+        lines.get(first - 1..last).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Analysis {
     /// Ordered by the first line of their first occurrence.

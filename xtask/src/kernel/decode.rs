@@ -77,10 +77,8 @@ pub fn frame_tokens<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<String>
 pub fn parse_output(text: &str) -> BTreeMap<String, Vec<Site>> {
     static SITE: OnceLock<Regex> = OnceLock::new();
     let site = SITE.get_or_init(|| {
-        Regex::new(
-            r"^(?P<inl>\(inlined by\)\s+)?(?P<fn>\S+) at (?P<place>\S+?:(?:\d+|\?))(?:\s+\(discriminator \d+\))?$",
-        )
-        .expect("built-in regex")
+        Regex::new(r"^(?:\(inlined by\)\s+)?(?P<fn>\S+) at (?P<place>\S+?:(?:\d+|\?))(?:\s+\(discriminator \d+\))?$")
+            .expect("built-in regex")
     });
     let mut out: BTreeMap<String, Vec<Site>> = BTreeMap::new();
     let mut current: Option<String> = None;
@@ -101,10 +99,11 @@ pub fn parse_output(text: &str) -> BTreeMap<String, Vec<Site>> {
         out.entry(k.clone()).or_default().push(Site {
             function: c["fn"].to_string(),
             place: tidy_path(&c["place"]),
-            inlined: c.name("inl").is_some(),
+            inlined: false,
         });
     }
-    // A site list is innermost first; the frame's own function is the last, not inlined.
+    // A site list is innermost first: every site but the last (the frame's own function) was
+    // inlined into the next. By position, as faddr2line marks each but the first.
     for sites in out.values_mut() {
         let n = sites.len();
         for (i, s) in sites.iter_mut().enumerate() {

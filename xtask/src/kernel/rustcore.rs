@@ -180,10 +180,10 @@ fn path_rustc() -> Option<PathBuf> {
     })
 }
 
-/// A rustc command without the environment of an outer cargo or make.
 /// Variables of the calling make or cargo that must not reach our rustc.
 const RUSTC_ENV_DROP: [&str; 5] = ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"];
 
+/// A rustc command without the environment of an outer cargo or make.
 fn rustc_env(c: Cmd<'_>) -> Cmd<'_> {
     RUSTC_ENV_DROP.into_iter().fold(c, |c, v| c.env_remove(v))
 }

@@ -117,9 +117,10 @@ pub fn excerpts(c: &CellResult, keep: impl Fn(&Finding) -> bool) -> Vec<(usize, 
     let lines: Vec<&str> = console.lines().collect();
     let mut out = Vec::new();
     for f in c.findings.findings.iter().filter(|f| keep(f)) {
-        let (a, b) = (f.first_line as usize, (f.last_line as usize).min(lines.len()));
-        if a >= 1 && a <= b {
-            out.push((a, b, lines[a - 1..b].join("\n")));
+        let l = f.lines_in(&lines);
+        if !l.is_empty() {
+            let a = f.first_line as usize;
+            out.push((a, a + l.len() - 1, l.join("\n")));
         }
     }
     out
