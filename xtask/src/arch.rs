@@ -142,7 +142,9 @@ impl Machine {
         let mem = match self.memory {
             // ZONE_DMA covers everything below 2 GiB on s390, so Movable needs memory above that.
             MemoryMode::BootMovable => " movablecore=2G",
-            MemoryMode::DimmHotplug => "",
+            // A plain `online` of a DIMM block (mem-on-off-test.sh onlines what it offlined so)
+            // picks ZONE_MOVABLE while the kernel zones can carry it, so the DIMM stays removable.
+            MemoryMode::DimmHotplug => " memory_hotplug.online_policy=auto-movable",
         };
         format!("{base}{mem} {extra}").trim_end().to_string()
     }
@@ -193,5 +195,6 @@ mod tests {
         assert!(a.contains("slots=4,maxmem=4G") && a.contains(FIRMWARE_AARCH64));
         assert!(a.contains("-serial file:/c.log") && a.contains("-qmp unix:/q.sock,server=on,wait=off"));
         assert!(!Arch::Arm64.machine().kernel_cmdline("").contains("movablecore"));
+        assert!(Arch::Arm64.machine().kernel_cmdline("").contains("online_policy=auto-movable"));
     }
 }

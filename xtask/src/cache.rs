@@ -72,6 +72,20 @@ impl Cache {
         self.busybox_root(arch).join("bin/busybox")
     }
 
+    /// A foreign-arch Debian package extracted for building guest programs (`libnuma-dev`
+    /// for the selftests), and where `apt-get download` leaves it.
+    pub fn foreign_deb_root(&self, package: &str, arch: Arch) -> PathBuf {
+        self.root.join("foreign").join(package).join(arch.name())
+    }
+    pub fn foreign_deb_download(&self, package: &str, arch: Arch) -> PathBuf {
+        self.root.join("foreign").join("download").join(package).join(arch.name())
+    }
+
+    /// Kernel selftests built from a kernel source for an arch, by the hash of what goes in.
+    pub fn selftests(&self, source_id: &str, arch: Arch, key: &str) -> PathBuf {
+        self.root.join("selftests").join(source_id).join(format!("{arch}-{key}"))
+    }
+
     /// `core` and the `compiler_builtins` stub per rustc version (`<version>/lib/rustlib/<target>`).
     pub fn rust_sysroots(&self) -> PathBuf {
         self.root.join("rust-sysroot")

@@ -20,6 +20,7 @@ pub mod paths;
 pub mod progress;
 pub mod report;
 pub mod runner;
+pub mod selftest;
 pub mod tools;
 pub mod util;
 pub mod verdict;

@@ -12,10 +12,12 @@ use crate::outcome::Outcome;
 mod kernels;
 mod load;
 mod select;
+mod selftests;
 
 pub use kernels::{version_of, Kernel, KernelDef, KernelSpec};
 pub use load::{check_paths, default_path, load, parse};
 pub use select::{matches, parse_shard, plan, select, Selection};
+pub use selftests::{Case, Output, Program, SelftestPlan, SelftestsDef, VariantSelftests};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +74,9 @@ pub struct Variant {
     /// to a copy that the kernel build then compiles: how a Rust mutant is made.
     #[serde(default)]
     pub rust_patches: Vec<PathBuf>,
+    /// The kernel's own tests this variant's cells must pass (see `selftests:` of the matrix).
+    #[serde(default)]
+    pub selftests: Option<VariantSelftests>,
     /// Made on the command line (`run --patch`), not in the matrix: how to make it again.
     #[serde(skip)]
     pub adhoc: Option<AdHoc>,
@@ -103,6 +108,7 @@ impl Default for Variant {
             run_word: default_run_word(),
             must_call: vec![],
             rust_patches: vec![],
+            selftests: None,
             adhoc: None,
         }
     }
@@ -201,6 +207,14 @@ pub struct Mutant {
     pub outcome: Outcome,
     /// The verdict check that must fail on it.
     pub check: String,
+    /// The kernel of the axis it runs on (default: the first): a selftest case that catches
+    /// it may exist only in a newer tree.
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// Run the base variant's selftests in its cell (they cost boot time; only a mutant caught
+    /// through a selftest case needs them).
+    #[serde(default)]
+    pub selftests: bool,
 }
 
 fn default_mutant_scenario() -> Scenario {
@@ -237,6 +251,26 @@ pub struct MatrixFile {
     pub variants: BTreeMap<String, Variant>,
     #[serde(default)]
     pub mutants: BTreeMap<String, Mutant>,
+    /// The kernel's own tests: programs, cases, the scenarios that run them.
+    #[serde(default)]
+    pub selftests: SelftestsDef,
+}
+
+impl MatrixFile {
+    /// A cell of `variant` on (`kernel`, `arch`) in `scenario`, with the matrix's timeout,
+    /// workload and selftests.
+    pub fn cell(&self, kernel: Kernel, arch: Arch, variant: Variant, scenario: Scenario) -> Cell {
+        Cell {
+            kernel,
+            arch,
+            expectation: variant.expectation(scenario),
+            selftests: SelftestPlan::of(&self.selftests, variant.selftests.as_ref(), scenario),
+            variant,
+            scenario,
+            timeout: self.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
+            mib: self.workload.mib,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +282,8 @@ pub struct Cell {
     pub expectation: Expectation,
     pub timeout: u64,
     pub mib: u32,
+    /// The kernel's own tests this cell runs, if any.
+    pub selftests: Option<SelftestPlan>,
 }
 
 impl Cell {

@@ -10,20 +10,19 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
     let mut mutants: Vec<_> = m.mutants.values().collect();
     mutants.sort_by(|a, b| (&a.base, &a.name).cmp(&(&b.base, &b.name)));
     let mut cells = Vec::new();
-    // On the first kernel of the axis: the mutants test the harness, one kernel proves it.
-    let (kernel, kdef) = m.first_kernel();
     for &arch in &m.arches {
         for mu in &mutants {
-            let variant = mu.variant(m, &kdef);
-            let cell = Cell {
-                kernel: kernel.clone(),
-                arch,
-                expectation: variant.expectation(mu.scenario),
-                variant,
-                scenario: mu.scenario,
-                timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
-                mib: m.workload.mib,
+            // On the first kernel of the axis unless the mutant names one: the mutants test the
+            // harness, one kernel proves it.
+            let (kernel, kdef) = match &mu.kernel {
+                Some(k) => m.kernel_named(k).unwrap_or_else(|_| m.first_kernel()),
+                None => m.first_kernel(),
             };
+            let variant = mu.variant(m, &kdef);
+            let mut cell = m.cell(kernel, arch, variant, mu.scenario);
+            if !mu.selftests {
+                cell.selftests = None;
+            }
             let hit = |terms: &[String]| {
                 terms
                     .iter()

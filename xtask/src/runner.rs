@@ -128,6 +128,7 @@ fn results_of(
     plan: &report::Plan,
 ) -> Results {
     done.sort_by_key(|r| planned.iter().position(|c| c.id() == r.id));
+    report::parity::apply(&mut done);
     Results {
         schema: report::SCHEMA,
         started: started.to_string(),
@@ -172,7 +173,8 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     let mut clock = StageClock { stages: Vec::new(), t: Instant::now(), current: "build".into() };
     stage("build");
     let mut seen = vm::Observed::default();
-    let (built, outcome) = build_and_boot(ctx, cell, dir, &mut clock, &mut seen, stage);
+    let mut absent = BTreeMap::new();
+    let (built, outcome) = build_and_boot(ctx, cell, dir, &mut clock, &mut seen, &mut absent, stage);
     let host = HostFacts {
         timed_out: seen.timed_out,
         qemu_exit: seen.qemu_exit,
@@ -190,6 +192,10 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
     let guest = markers::summarize(&seen.markers);
     let boot_line_seen = cell.variant.boot_line.as_deref().is_some_and(|l| String::from_utf8_lossy(&text).contains(l));
     let lockout = ctx.lockout_evidence.then(|| crate::lockout::analyze(&guest.trace, &cell.variant.must_call));
+    let selftests = cell.selftests.as_ref().map(|p| crate::selftest::Report {
+        cases: crate::selftest::results(p, &guest.selftests, &absent),
+        same_as: p.same_as.clone(),
+    });
     let verdict = verdict::judge(&verdict::Inputs {
         expectation: &cell.expectation,
         scenario: cell.scenario,
@@ -203,6 +209,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         cell: &cell.id().to_string(),
         lockout: lockout.as_ref(),
         must_call: &cell.variant.must_call,
+        selftests: cell.selftests.as_ref().zip(selftests.as_ref().map(|s| s.cases.as_slice())),
     });
     let decoded = built.as_ref().and_then(|b| b.vmlinux.as_deref()).map(|vmlinux| {
         clock.next("decode", stage);
@@ -223,6 +230,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         stages: clock.stages,
         kernel_rebuilt: built.as_ref().map(|b| b.relinked),
         decoded,
+        selftests,
         dir: dir.to_path_buf(),
     };
     let write = |name: &str, bytes: Vec<u8>| crate::util::write_atomic(&dir.join(name), &bytes);
@@ -240,6 +248,7 @@ fn build_and_boot(
     dir: &Path,
     clock: &mut StageClock,
     seen: &mut vm::Observed,
+    absent: &mut BTreeMap<String, String>,
     stage: &mut dyn FnMut(&str),
 ) -> (Option<kernel::Built>, Result<()>) {
     let req = kernel::BuildRequest {
@@ -269,8 +278,19 @@ fn build_and_boot(
     // The cell's own copy of the image, booted below and not kept (the build tree has it;
     // its sha256 in cell.json says which one this cell booted).
     let _cleanup = RemoveOnDrop(built.image.clone());
+    let mut extra = Vec::new();
+    if let Some(plan) = &cell.selftests {
+        clock.next("selftests", stage);
+        match selftest_files(ctx, cell, plan) {
+            Ok((files, missing)) => {
+                extra = files;
+                *absent = missing;
+            }
+            Err(e) => return (Some(built), Err(e)),
+        }
+    }
     clock.next("image", stage);
-    let img = match vm::build_image(ctx.cache, ctx.repo, cell.arch).context("building the initramfs") {
+    let img = match vm::build_image(ctx.cache, ctx.repo, cell.arch, &extra).context("building the initramfs") {
         Ok(img) => img,
         Err(e) => return (Some(built), Err(e)),
     };
@@ -287,6 +307,7 @@ fn build_and_boot(
             run_word: &cell.variant.run_word,
             must_call: &cell.variant.must_call,
             fault: ctx.guest_fault,
+            selftests: cell.selftests.is_some(),
         },
         timeout: Duration::from_secs(cell.timeout),
         dir,
@@ -295,6 +316,23 @@ fn build_and_boot(
     };
     let booted = vm::boot(&boot, seen, stage);
     (Some(built), booted)
+}
+
+/// The kernel selftests of the cell's tree for the image (`selftests/NAME`, `selftests/list`),
+/// and the programs the tree does not have.
+fn selftest_files(
+    ctx: &Context,
+    cell: &Cell,
+    plan: &crate::matrix::SelftestPlan,
+) -> Result<(Vec<vm::ExtraFile>, BTreeMap<String, String>)> {
+    let src = &ctx.sources[&cell.kernel.source];
+    let st = kernel::selftests::build(ctx.cache, src, cell.arch, plan)?;
+    let mut files = vec![vm::ExtraFile { path: "selftests/list".into(), data: st.list.into_bytes(), mode: 0o644 }];
+    for (name, path) in &st.files {
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        files.push(vm::ExtraFile { path: format!("selftests/{name}"), data, mode: 0o755 });
+    }
+    Ok((files, st.absent))
 }
 
 /// After a series that does not apply: which of the matrix's variants on this kernel do.

@@ -76,6 +76,8 @@ pub struct Inputs<'a> {
     pub lockout: Option<&'a Evidence>,
     /// Functions the variant's code must be seen running (`must_call` in the matrix).
     pub must_call: &'a [String],
+    /// The kernel's own selftests this cell ran: what must pass, and a result per case.
+    pub selftests: Option<(&'a crate::matrix::SelftestPlan, &'a [crate::selftest::CaseResult])>,
 }
 
 /// Checks whose failure means the kernel misbehaved (FAIL), once the run exercised the bug.
@@ -88,6 +90,7 @@ const KERNEL_CHECKS: &[&str] = &[
     "boot-line",
     "variant-code-ran",
     "lockdep-on-at-end",
+    "selftests",
 ];
 
 /// Collects the checks, then decides.
@@ -98,6 +101,7 @@ pub fn judge(i: &Inputs) -> Verdict {
     c.evidence(i);
     let lockout = c.lockout(i);
     c.end(i, &p);
+    c.selftests(i);
     let (outcome, reason) = decide(i, &p, &c, &lockout);
     if i.expectation.is_clean() && i.lockout.is_none() {
         c.0.push(Check { skipped: true, ..Check::new("lockout-held", true, "SKIPPED: --no-lockout-evidence") });
@@ -121,7 +125,7 @@ fn decide(i: &Inputs, p: &Problems, c: &Checks, lockout: &Lockout) -> (Outcome, 
         (host.harness_error.is_some(), Error, host.harness_error.clone().unwrap_or_default()),
         (fatal.is_some(), Fail, format!("the guest kernel died: {}", fatal.map_or("", |f| &f.title))),
         (host.console_capped.is_some(), Error, format!("{} (last phase: {last_phase})", host.console_capped.as_deref().unwrap_or(""))),
-        (host.timed_out.is_some(), Timeout, format!("{} (last phase: {last_phase})", host.timed_out.as_deref().unwrap_or(""))),
+        (host.timed_out.is_some(), Timeout, format!("{} (last phase: {last_phase}{})", host.timed_out.as_deref().unwrap_or(""), checks::hung_selftest(i))),
         (!g.errors.is_empty(), Error, format!("the guest script failed: {}", g.errors.join("; "))),
         (g.no_merge_after_scans.is_some(), Inconclusive, format!(
             "KSM merged nothing after {} full scans: the bug's path was not exercised", g.no_merge_after_scans.unwrap_or(0))),

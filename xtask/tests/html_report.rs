@@ -53,6 +53,7 @@ fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
         cell: id,
         lockout: Some(&ev),
         must_call: &variant.must_call,
+        selftests: None,
     });
     let cdir = dir.join(id);
     std::fs::create_dir_all(&cdir).unwrap();
@@ -69,6 +70,7 @@ fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
         stages: vec![("build".into(), 7.8), ("image".into(), 0.17), ("boot".into(), 17.2), ("analyze".into(), 0.02)],
         kernel_rebuilt: Some(false),
         decoded: decoded(id),
+        selftests: None,
         dir: cdir.clone(),
     };
     std::fs::write(cdir.join("cell.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();

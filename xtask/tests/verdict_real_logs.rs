@@ -63,6 +63,7 @@ fn judge_with(
         cell: "test",
         lockout: lockout.as_ref(),
         must_call: &must_call,
+        selftests: None,
     })
 }
 
@@ -91,6 +92,7 @@ fn judge(cell: &str, text: &str) -> verdict::Verdict {
         cell: "test",
         lockout: Some(&lockout),
         must_call: &c.variant.must_call,
+        selftests: None,
     })
 }
 
@@ -234,6 +236,7 @@ fn a_known_issue_is_shown_but_does_not_fail_until_it_expires() {
             cell: "s390x-upstream-cancel",
             lockout: None,
             must_call: &[],
+            selftests: None,
         })
     };
     let v = run("2026-11-26");

@@ -43,6 +43,11 @@ fn doctor(cache: &Cache) -> bool {
     for arch in Arch::ALL {
         let p = cache.busybox(arch);
         line(p.exists(), &format!("static busybox for {arch} ({})", p.display()), "cargo xtask setup", false);
+        for (package, probe) in crate::kernel::SELFTEST_DEBS {
+            let p = cache.foreign_deb_root(package, arch);
+            let what = format!("{package} for {arch}'s selftests");
+            line(p.join(probe).exists(), &what, "cargo xtask setup", false);
+        }
     }
     // Which toolchain the rust variant will use (its absence is the requirement above).
     if let Ok(t) = kernel::rust_toolchain() {

@@ -8,7 +8,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use super::KernelOpts;
 use crate::arch::Arch;
 use crate::console::Category;
-use crate::matrix::{Cell, Expectation, KernelDef, MatrixFile, Scenario, Variant};
+use crate::matrix::{Expectation, KernelDef, MatrixFile, Scenario, Variant};
 use crate::report::CellResult;
 
 /// Build, boot and judge one cell: exit 0 as expected, 1 kernel misbehaved, 2 harness error, 3 inconclusive
@@ -53,15 +53,9 @@ impl Run {
             variant.expect = e;
         }
         let timeout = m.timeouts.get(&self.arch).copied().unwrap_or(self.arch.machine().default_timeout);
-        let cell = Cell {
-            kernel,
-            arch: self.arch,
-            expectation: variant.expectation(self.scenario),
-            scenario: self.scenario,
-            timeout: self.timeout.unwrap_or(timeout),
-            mib: self.mib.unwrap_or(m.workload.mib),
-            variant,
-        };
+        let mut cell = m.cell(kernel, self.arch, variant, self.scenario);
+        cell.timeout = self.timeout.unwrap_or(timeout);
+        cell.mib = self.mib.unwrap_or(m.workload.mib);
         let dir = self.opts.results.stamped(&format!("run-{}", cell.id()))?;
         let results = crate::runner::run_cells(&o, &m, vec![cell], &dir)?;
         let cell = &results.cells[0];

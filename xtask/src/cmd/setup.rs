@@ -115,12 +115,15 @@ fn setup(cache: &Cache, runtime_only: bool) -> Result<()> {
     missing.sort();
     missing.dedup();
     let busybox_missing: Vec<Arch> = Arch::ALL.into_iter().filter(|a| !cache.busybox(*a).exists()).collect();
-    if !missing.is_empty() || !busybox_missing.is_empty() {
+    let foreign_missing = Arch::ALL.into_iter().any(|a| {
+        crate::kernel::SELFTEST_DEBS.iter().any(|(p, probe)| !cache.foreign_deb_root(p, a).join(probe).exists())
+    });
+    if !missing.is_empty() || !busybox_missing.is_empty() || foreign_missing {
         if tools::which("apt-get").is_none() {
             bail!("setup installs with apt-get (Debian/Ubuntu); install these by hand: {}", missing.join(" "));
         }
         let sh = tools::shell()?;
-        for a in &busybox_missing {
+        for a in Arch::ALL {
             let da = a.machine().debian_arch;
             let have = cmd!(sh, "dpkg --print-foreign-architectures").read().unwrap_or_default();
             if !have.lines().any(|l| l.trim() == da)
@@ -149,6 +152,9 @@ fn setup(cache: &Cache, runtime_only: bool) -> Result<()> {
     }
     for a in busybox_missing {
         fetch_busybox(cache, a)?;
+    }
+    for a in Arch::ALL {
+        fetch_selftest_debs(cache, a)?;
     }
     for (package, suite) in crate::kernel::debian::BACKPORTS {
         crate::kernel::debian::fetch(cache, package, suite)?;
@@ -202,30 +208,49 @@ fn dev_tools() -> Result<()> {
 /// Static busybox for a foreign arch: `apt-get download busybox-static:<arch>`, then `dpkg-deb -x`
 /// into the cache (no install into the host's root).
 fn fetch_busybox(cache: &Cache, arch: Arch) -> Result<()> {
+    let dl = cache.busybox_download(arch.machine().debian_arch);
+    fetch_foreign(cache, "busybox-static", arch, &dl, &cache.busybox_root(arch), "bin/busybox")
+}
+
+fn fetch_selftest_debs(cache: &Cache, arch: Arch) -> Result<()> {
+    for (package, probe) in crate::kernel::SELFTEST_DEBS {
+        let out = cache.foreign_deb_root(package, arch);
+        if !out.join(probe).exists() {
+            fetch_foreign(cache, package, arch, &cache.foreign_deb_download(package, arch), &out, probe)?;
+        }
+    }
+    Ok(())
+}
+
+/// `apt-get download PACKAGE:<arch>` into `dl`, then `dpkg-deb -x` into `out`, which must then
+/// hold `probe`. Extracted aside and renamed under the lock: a cut-short extraction is never used.
+fn fetch_foreign(cache: &Cache, package: &str, arch: Arch, dl: &Path, out: &Path, probe: &str) -> Result<()> {
     let da = arch.machine().debian_arch;
-    let dl = cache.busybox_download(da);
-    std::fs::create_dir_all(&dl)?;
-    println!("setup: apt-get download busybox-static:{da}");
+    std::fs::create_dir_all(dl)?;
+    println!("setup: apt-get download {package}:{da}");
     let sh = tools::shell()?;
-    sh.change_dir(&dl);
-    cmd!(sh, "apt-get download busybox-static:{da}").quiet().run().with_context(|| {
-        format!("apt-get download busybox-static:{da} failed (dpkg --add-architecture {da}; apt-get update)")
-    })?;
-    let deb = std::fs::read_dir(&dl)?
+    sh.change_dir(dl);
+    let spec = format!("{package}:{da}");
+    cmd!(sh, "apt-get download {spec}")
+        .quiet()
+        .run()
+        .with_context(|| format!("apt-get download {spec} failed (dpkg --add-architecture {da}; apt-get update)"))?;
+    let deb = std::fs::read_dir(dl)?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
         .context("apt-get download left no .deb")?;
-    let out = cache.busybox_root(arch);
-    // Extracted aside and renamed under the lock: a cut-short extraction is never used.
-    let _lock = crate::lock::acquire(&cache.locks(), "busybox", "the busybox folders")?;
+    let _lock = crate::lock::acquire(&cache.locks(), "foreign-debs", "the extracted foreign packages")?;
     let tmp = out.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
-    cmd!(sh, "dpkg-deb -x {deb} {tmp}").quiet().run().context("dpkg-deb -x")?;
-    if !tmp.join("bin/busybox").exists() {
-        bail!("{} has no bin/busybox", deb.display());
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
     }
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::rename(&tmp, &out)?;
+    cmd!(sh, "dpkg-deb -x {deb} {tmp}").quiet().run().context("dpkg-deb -x")?;
+    if !tmp.join(probe).exists() {
+        bail!("{} has no {probe}", deb.display());
+    }
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::rename(&tmp, out)?;
     Ok(())
 }

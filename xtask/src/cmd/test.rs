@@ -279,9 +279,8 @@ fn probe_cell(
     dir: &Path,
 ) -> Result<CellResult> {
     let out = dir.join(&variant.name);
-    let expectation = variant.expectation(Scenario::Offline);
-    let kernel = m.first_kernel().0;
-    let cell = Cell { kernel, arch, expectation, variant, scenario: Scenario::Offline, timeout, mib: m.workload.mib };
+    let mut cell = m.cell(m.first_kernel().0, arch, variant, Scenario::Offline);
+    cell.timeout = timeout;
     runner::run_cells(o, m, vec![cell], &out)?.cells.into_iter().next().context("interrupted before the cell ran")
 }
 

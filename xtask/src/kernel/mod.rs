@@ -11,9 +11,11 @@ pub mod decode;
 mod kconfig;
 mod patches;
 mod rustcore;
+pub mod selftests;
 mod source;
 
 pub use build::{build, BuildRequest, Built};
 pub use patches::{expand as expand_series, series_applies};
 pub use rustcore::{probe as rust_toolchain, Toolchain};
+pub use selftests::{Selftests, FOREIGN_DEBS as SELFTEST_DEBS};
 pub use source::{check_has_lockout, resolve as resolve_source, tree_version, KernelSource, DEBIAN_TARBALL};

@@ -107,8 +107,22 @@ pub fn parse(text: &str, origin: &str) -> Result<MatrixFile> {
         if mu.patches.is_empty() && mu.rust_patches.is_empty() {
             bail!("{origin}: mutant {name} has no patches: it would be its base variant, which must pass");
         }
+        if let Some(k) = &mu.kernel {
+            if !m.kernels.contains_key(k) {
+                bail!("{origin}: mutant {name}: kernel {k:?} is not in kernels");
+            }
+        }
         if mu.outcome == Outcome::Pass {
             bail!("{origin}: mutant {name} expects PASS: a mutant is a kernel the harness must not pass");
+        }
+    }
+    super::selftests::validate(&m.selftests)
+        .map_err(|e| anyhow::anyhow!("{origin}:{}: {e}", line_of(text, "selftests:", "")))?;
+    for v in m.variants.values() {
+        if let Some(same) = v.selftests.as_ref().and_then(|s| s.same_as.as_ref()) {
+            if !m.variants.contains_key(same) {
+                bail!("{origin}: variant {}: selftests.same_as names {same:?}, which is not in variants", v.name);
+            }
         }
     }
     Ok(m)

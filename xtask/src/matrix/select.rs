@@ -33,15 +33,7 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
             let kernel = m.kernel_of(&k);
             for v in m.variants.values().map(|b| k.variant(b)) {
                 for &scenario in &m.scenarios {
-                    let cell = Cell {
-                        kernel: kernel.clone(),
-                        arch,
-                        variant: v.clone(),
-                        scenario,
-                        expectation: v.expectation(scenario),
-                        timeout: m.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
-                        mib: m.workload.mib,
-                    };
+                    let cell = m.cell(kernel.clone(), arch, v.clone(), scenario);
                     let keep = only.iter().all(|o| o.split(',').any(|t| matches(&cell, t.trim())))
                         && !skip.iter().any(|s| s.split(',').any(|t| matches(&cell, t.trim())));
                     if keep {

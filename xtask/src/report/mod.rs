@@ -16,6 +16,7 @@ use crate::vm::markers::GuestReport;
 pub mod html;
 mod junit;
 mod metadata;
+pub mod parity;
 mod summary;
 
 pub use metadata::{write_metadata, write_reproduce};
@@ -100,6 +101,9 @@ pub struct CellResult {
     /// With `--debug-info`: the stack frames of its reports decoded to file:line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoded: Option<crate::kernel::decode::Decoded>,
+    /// The kernel's own selftests, a result per case (None: the cell runs none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selftests: Option<crate::selftest::Report>,
     pub dir: PathBuf,
 }
 
@@ -223,6 +227,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     } else {
         not_run.retain(|id| !reported(id));
     }
+    parity::apply(&mut cells);
     let mut outcome = outcome_of(&cells);
     if !missing.is_empty() {
         outcome = Outcome::worst([outcome, Outcome::Error]);

@@ -24,6 +24,7 @@ fn cell(dir: &Path, arch: Arch, variant: &str, scenario: Scenario, outcome: Outc
         stages: vec![("boot".into(), 1.5)],
         kernel_rebuilt: Some(false),
         decoded: None,
+        selftests: None,
         dir: d,
     }
 }
@@ -186,6 +187,7 @@ fn reproduce_sh_makes_an_ad_hoc_cell_again() {
         expectation: Expectation::Splat { locks: vec![] },
         timeout: 77,
         mib: 16,
+        selftests: None,
     };
     let w = metadata::reproduce_words(&cell, &["--results-dir".into(), "/r".into()]).join(" ");
     assert_eq!(

@@ -88,6 +88,12 @@ fn lockout_verdict(g: &GuestReport, e: Option<&Evidence>) -> Lockout {
     ))
 }
 
+/// `, selftest NAME did not finish` when a selftest case was cut by the timeout.
+pub(super) fn hung_selftest(i: &Inputs) -> String {
+    let hung = i.selftests.and_then(|(_, rs)| rs.iter().find(|r| r.status == crate::selftest::Status::Timeout));
+    hung.map(|r| format!(", selftest {} did not finish", r.name)).unwrap_or_default()
+}
+
 /// Every lock class a lockdep finding names.
 pub fn lock_classes(f: &Finding) -> Vec<String> {
     let mut v = Vec::new();
@@ -251,6 +257,23 @@ impl Checks {
             _ => {}
         }
         lockout
+    }
+
+    /// The kernel's own selftests: every case the variant names must pass (a skip is no pass).
+    pub(super) fn selftests(&mut self, i: &Inputs) {
+        let Some((plan, results)) = i.selftests else { return };
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|r| plan.must_pass(&r.name) && r.status != crate::selftest::Status::Ok)
+            .map(|r| format!("{} {} ({})", r.name, r.status.word(), r.detail))
+            .collect();
+        let detail = if failed.is_empty() {
+            let n = results.iter().filter(|r| plan.must_pass(&r.name)).count();
+            format!("{}; the {n} that must pass passed", crate::selftest::counts(results))
+        } else {
+            format!("must pass: {}", failed.join("; "))
+        };
+        self.add("selftests", failed.is_empty(), detail);
     }
 
     /// The end of the run, and what the console held against the expectation.

@@ -16,6 +16,14 @@ pub struct Image {
     pub initrd: PathBuf,
 }
 
+/// A file the cell adds to the image (the kernel's selftests under `selftests/`).
+pub struct ExtraFile {
+    /// Path inside the image, below a folder of its own (`selftests/ksm_tests`).
+    pub path: String,
+    pub data: Vec<u8>,
+    pub mode: u32,
+}
+
 enum Entry {
     Dir,
     File(Vec<u8>, u32),
@@ -43,7 +51,7 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     Ok(enc.finish()?)
 }
 
-pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
+pub fn build(cache: &Cache, repo: &Path, arch: Arch, extra: &[ExtraFile]) -> Result<Image> {
     let m = arch.machine();
     let busybox = cache.busybox(arch);
     if !busybox.exists() {
@@ -53,7 +61,12 @@ pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
     let work_src = repo.join("images/ksmwork.c");
     let work_c = std::fs::read(&work_src).context("reading images/ksmwork.c")?;
     let bb = std::fs::read(&busybox)?;
-    let key = crate::util::short_hash(&[init.as_slice(), &work_c, &bb, m.gcc().as_bytes()].concat());
+    let mut key_input = [init.as_slice(), &work_c, &bb, m.gcc().as_bytes()].concat();
+    for f in extra {
+        key_input.extend(f.path.as_bytes());
+        key_input.extend(&f.data);
+    }
+    let key = crate::util::short_hash(&key_input);
     let dir = cache.initramfs(arch, &key);
     let initrd = dir.join("initramfs.cpio.gz");
     if initrd.exists() {
@@ -76,7 +89,7 @@ pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
             m.libc_package
         );
     }
-    let entries = vec![
+    let mut entries = vec![
         ("bin", Entry::Dir),
         ("dev", Entry::Dir),
         // Without /dev/console in the initramfs, init's output is lost.
@@ -89,6 +102,11 @@ pub fn build(cache: &Cache, repo: &Path, arch: Arch) -> Result<Image> {
         ("init", Entry::File(init, 0o755)),
         ("ksmwork", Entry::File(std::fs::read(&work_bin)?, 0o755)),
     ];
+    let mut dirs: Vec<&str> = extra.iter().filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d)).collect();
+    dirs.sort();
+    dirs.dedup();
+    entries.extend(dirs.into_iter().map(|d| (d, Entry::Dir)));
+    entries.extend(extra.iter().map(|f| (f.path.as_str(), Entry::File(f.data.clone(), f.mode))));
     crate::util::write_atomic(&initrd, &gzip(&archive(&entries)?)?)?;
     Ok(Image { initrd })
 }

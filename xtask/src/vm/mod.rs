@@ -9,4 +9,4 @@ pub mod markers;
 mod qmp;
 
 pub use boot::{boot, BootRequest, Observed, CONSOLE_CAP_DEFAULT, INACTIVITY};
-pub use image::{build as build_image, Image};
+pub use image::{build as build_image, ExtraFile, Image};

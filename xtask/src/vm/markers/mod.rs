@@ -4,7 +4,8 @@
 //! - Guest -> host: markers, `@@KSMH <event> key=value ...` lines that images/init and the
 //!   workload (images/ksmwork.c) print on the console; [`Event`] lists every event and its
 //!   fields. A marker may share its line with kernel output printed by another CPU, so it is
-//!   searched for anywhere in the line, and a value never contains a space. Two events drive the
+//!   searched for anywhere in the line, and a value never contains a space, except `text=`,
+//!   always the last field, which runs to the end of the line (a selftest's output line). Two events drive the
 //!   host while the guest runs (`phase`, `hotplug-request`, see `vm::boot`); after the boot
 //!   [`summarize`] turns all of them into a typed [`GuestReport`], and `trace` lines into typed
 //!   kernel [`TraceEvent`]s. The host never guesses from free text what the guest did.
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 mod summary;
 mod trace;
 
-pub use summary::{summarize, BlockResult, GuestReport, KsmStats};
+pub use summary::{summarize, BlockResult, GuestReport, KsmStats, SelftestRun};
 pub use trace::{trace_event, Cursor, TraceEvent, TraceKind};
 
 pub const TAG: &str = "@@KSMH ";
@@ -36,6 +37,8 @@ pub struct GuestParams<'a> {
     pub must_call: &'a [String],
     /// A fault the guest makes on purpose (`flood`: print without end), for the fault tests.
     pub fault: Option<&'a str>,
+    /// Run the kernel selftests of the image's `selftests/list` before the workload.
+    pub selftests: bool,
 }
 
 impl GuestParams<'_> {
@@ -50,6 +53,9 @@ impl GuestParams<'_> {
         );
         if !self.must_call.is_empty() {
             s.push_str(&format!(" ksmh.must_call={}", self.must_call.join(",")));
+        }
+        if self.selftests {
+            s.push_str(" ksmh.selftests=1");
         }
         if let Some(f) = self.fault {
             s.push_str(&format!(" ksmh.fault={f}"));
@@ -138,6 +144,11 @@ events! {
     Trace = "trace",
     /// `lost=in-buffer/written`: the end of the trace dump.
     TraceEnd = "trace-end",
+    /// `case event=begin t` / `case event=end exit t`: a kernel selftest case ran (see
+    /// `selftests/list` in the image); `phase selftests` comes first.
+    Selftest = "selftest",
+    /// `case text`: one line the selftest case printed (stdout and stderr), in order.
+    SelftestOut = "selftest-out",
     /// `result=complete|error`: the last marker; the guest powers off.
     Done = "done",
 }
@@ -163,17 +174,27 @@ impl Marker {
 
 pub fn parse_line(line: &str, lineno: u64) -> Option<Marker> {
     let start = line.find(TAG)? + TAG.len();
-    let mut words = line[start..].split_whitespace();
-    let name = words.next()?;
+    let name = line[start..].split_whitespace().next()?;
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return None;
     }
     let event = Event::parse(name);
-    let fields = words
+    let rest = &line[start..];
+    // `text=` takes the rest of the line, spaces and all; the words before it are fields.
+    let (words_part, text) = match rest.find(" text=") {
+        Some(i) => (&rest[..i], Some(&rest[i + " text=".len()..])),
+        None => (rest, None),
+    };
+    let mut fields: BTreeMap<String, String> = words_part
+        .split_whitespace()
+        .skip(1)
         .filter_map(|w| w.split_once('='))
         .filter(|(k, _)| !k.is_empty())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    if let Some(t) = text {
+        fields.insert("text".into(), t.trim_end_matches('\r').to_string());
+    }
     Some(Marker { line: lineno, event, fields })
 }
 

@@ -21,6 +21,18 @@ pub struct BlockResult {
     pub reason: Option<String>,
 }
 
+/// One kernel selftest case as the guest ran it: what it printed, how it exited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SelftestRun {
+    pub case: String,
+    /// Seconds since boot at its start and end.
+    pub started: Option<f64>,
+    pub ended: Option<f64>,
+    /// Its exit status; None: it never ended (the cell's timeout cut it).
+    pub exit: Option<i64>,
+    pub output: Vec<String>,
+}
+
 /// What the guest said about itself, typed. Every field is what a marker said, or absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GuestReport {
@@ -70,6 +82,9 @@ pub struct GuestReport {
     /// The run writer's writes: (KSM run word seen, returned ok).
     #[serde(default)]
     pub run_writer: Vec<String>,
+    /// The kernel selftest cases the guest ran, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selftests: Vec<SelftestRun>,
 }
 
 impl GuestReport {
@@ -167,6 +182,22 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                 r.errors.push(format!("{}: {}", m.get("what").unwrap_or("?"), m.get("reason").unwrap_or("?")))
             }
             Event::Done => r.done = m.get("result").map(str::to_string),
+            Event::Selftest => {
+                let case = m.get("case").unwrap_or("?").to_string();
+                let t = m.get("t").and_then(|t| t.parse().ok());
+                if m.get("event") == Some("begin") {
+                    r.selftests.push(SelftestRun { case, started: t, ..SelftestRun::default() });
+                } else if let Some(run) = r.selftests.iter_mut().rev().find(|s| s.case == case) {
+                    run.ended = t;
+                    run.exit = m.get("exit").and_then(|e| e.parse().ok());
+                }
+            }
+            Event::SelftestOut => {
+                let case = m.get("case").unwrap_or("?");
+                if let Some(run) = r.selftests.iter_mut().rev().find(|s| s.case == case) {
+                    run.output.push(m.get("text").unwrap_or("").to_string());
+                }
+            }
             Event::Evidence => r.evidence = m.get("result").map(str::to_string),
             Event::Probe => {
                 if let Some(n) = m.get("name") {
