@@ -264,7 +264,7 @@ impl Report {
             Line::StackHeader => self.trace.header(),
             Line::Pc(pc) => {
                 self.pc.get_or_insert(pc);
-                self.trace.end();
+                self.trace.pc_line();
             }
             Line::Cpu(c) => {
                 self.cpu = self.cpu.or(c.cpu);
