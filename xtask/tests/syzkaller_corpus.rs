@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use xtask::console::{analyze_bytes, Analysis, Category};
 
 /// Share of the lockdep logs whose title blames syzkaller's function. Only raised.
-const BLAME_FLOOR: f64 = 0.81;
+const BLAME_FLOOR: f64 = 0.92;
 /// Logs with a title that give no finding at all. Only lowered.
 const MISSED_CEILING: usize = 16;
 /// Logs without a title (or suppressed) that give a finding. Only lowered.

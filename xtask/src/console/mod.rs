@@ -61,7 +61,7 @@
 //! | lockdep | non_static_key | `INFO: trying to register non-static key.` | `trying to register non-static key in F` | stack, also skipping `*stack*`, `*lock*`, `*IRQ*` |
 //! | lockdep | lockdep_limit | `BUG: MAX_LOCKDEP_KEYS too low!` (any `MAX_*`) | `BUG: MAX_LOCKDEP_KEYS too low!` | - |
 //! | lockdep | lockdep_bug | `BUG: looking up invalid subclass`, `BUG: key .. not registered` | normalized header | stack |
-//! | lockdep | debug_locks_warn_on | `DEBUG_LOCKS_WARN_ON(cond)` (merged with the WARNING it precedes) | `DEBUG_LOCKS_WARN_ON(cond) in F` | WARNING's function, PC tail, stack |
+//! | lockdep | debug_locks_warn_on | `DEBUG_LOCKS_WARN_ON(cond)` (merged with the WARNING it precedes, or follows on old kernels) | `DEBUG_LOCKS_WARN_ON(cond) in F` | WARNING's function, PC tail, stack |
 //! | warning | warn | `WARNING: CPU: N PID: N at FILE:LINE F+0x..`, `WARNING: at FILE:LINE F()`, `WARNING: FILE:LINE at F, CPU#N: T/N`, `BUG: warning at` | `WARNING in F` | header, PC tail, stack |
 //! | bug | sleeping_in_atomic | `BUG: sleeping function called from invalid context` | `BUG: sleeping function called from invalid context in F` | stack |
 //! | bug | scheduling_while_atomic | `BUG: scheduling while atomic` | `BUG: scheduling while atomic in F` | stack |
@@ -123,8 +123,11 @@
 //! closing `=====` of sanitizer reports, the kill line of an OOM report), at the next header
 //! from the same source, or once its call trace is followed by a few lines that belong to no
 //! report. Lines are routed by printk caller id (`[T123]`, `[C1]`) when present, so other
-//! CPUs' and user space's lines interleaved with a report do not break it. `truncated` is set
-//! when the log (or the boot: `Linux version`) ends before the report was complete.
+//! CPUs' and user space's lines interleaved with a report do not break it. A
+//! `Kernel panic - not syncing: panic_on_warn set` that arrives while a report still waits for
+//! its call trace is a one-line finding, and the trace that follows is that report's (the
+//! kernel panicked before the WARN printed it). `truncated` is set when the log (or the boot:
+//! `Linux version`) ends before the report was complete.
 
 pub mod cli;
 mod frames;
