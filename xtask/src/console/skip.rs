@@ -32,9 +32,12 @@ pub(crate) enum Family {
     Debug,
     /// Notifier-chain plumbing: the callback it runs, or the code that fired the event, is.
     Notifier,
-    /// Workqueue plumbing: flushing, cancelling or queueing work takes the work's and the
-    /// queue's lockdep maps; the code that flushes or queues is the culprit.
+    /// Deferred-work plumbing: flushing, cancelling or queueing work or timers takes the work's,
+    /// the queue's or the timer base's lock for its caller; the code that does it is the culprit.
     Work,
+    /// Driver-core plumbing: adding or removing a device or kobject runs the bus's and the
+    /// driver's callbacks; the driver is the culprit.
+    Device,
     /// Sleeping, waiting and context switching.
     Sched,
     /// String, memory, user-copy and list helpers.
@@ -103,10 +106,10 @@ pub(crate) static SKIP: &[Skip] = &[
     s(r"_*alloc_pages|_*alloc_frozen_pages|_*folio_alloc|get_page_from_freelist|_*get_free_pages", Alloc, "the page allocator (syzkaller: alloc_page, __alloc_frozen_pages, folio_alloc)"),
     s(r"_*free_page|free_unref_page|free_pcp_prepare|free_the_page|check_new_page|release_pages", Alloc, "the page allocator's free path (it checks and reports bad pages)"),
     s(r"_*fs_reclaim_", Alloc, "lockdep's annotation that an allocation may enter reclaim"),
-    s(r"iput(?:_final)?$|ihold$|(?:fast_)?dput$|put_device$|kobject_put$", Alloc, "inode, dentry, device and kobject reference drops: the reference is the caller's (syzkaller)"),
+    s(r"iput(?:_final)?$|ihold$|(?:fast_)?dput$|put_device$", Alloc, "inode, dentry and device reference drops: the reference is the caller's (syzkaller)"),
     // Lockdep, sanitizer, WARN/BUG and dumping internals.
     s(r"_*(?:dump_stack|show_stack|dump_backtrace|show_trace|show_regs)", Debug, "print the stack being reported"),
-    s(r"_*print_|_*v?printk|console_", Debug, "printing: print_circular_bug, print_address_description, printk"),
+    s(r"_*print_|_*v?printk|console_|_*dev_(?:printk|info|notice|warn|err|alert|crit|emerg)$", Debug, "printing: print_circular_bug, print_address_description, printk, dev_err (syzkaller)"),
     s(r"_*warn(?:$|_)|_*report_bug|handle_bug|fixup_bug", Debug, "WARN machinery: __warn, warn_slowpath_fmt, report_bug (syzkaller: fixup_bug)"),
     s(r"bug_handler|brk_handler|call_break_hook", Debug, "arm64 BUG/WARN traps"),
     s(r"panic$|__panic|_*nmi_|die$|die_|__die|oops_", Debug, "panic, die and oops printing"),
@@ -134,6 +137,9 @@ pub(crate) static SKIP: &[Skip] = &[
     s(r"_*call_netdevice_notifiers|call_switchdev_(?:blocking_)?notifiers", Notifier, "netdev and switchdev chains' wrappers"),
     // Workqueue plumbing.
     s(r"_*flush_work(?:queue)?$|flush_delayed_work|drain_workqueue|destroy_workqueue|_*cancel_(?:delayed_)?work(?:_timer|_sync)?$|try_to_grab_pending|_*queue_(?:delayed_)?work(?:_on)?$|insert_work|kthread_stop$", Work, "flush, cancel and queue work: they take the work's and the queue's lockdep maps for their caller (syzkaller)"),
+    s(r"del_timer(?:_sync)?$|_*timer_delete(?:_sync)?$|lock_timer_base|_*mod_timer$|sk_stop_timer_sync", Work, "deleting and arming timers: the timer base's lock, for the caller (syzkaller)"),
+    // Driver-core plumbing.
+    s(r"_*kobject_|klist_|device_(?:add|del|unregister|destroy|release|for_each_child|remove_file)$|devres_release_all|get_device_parent|add_uevent_var|sysfs_remove", Device, "add and remove devices and kobjects, run the bus's callbacks (syzkaller)"),
     // Sleeping and waiting.
     s(r"_*cond_resched|_*schedule|(?:preempt|io)_schedule|_*switch_to|context_switch|finish_task_switch", Sched, "the scheduler and context switch"),
     s(r"wait_for_completion|_*wait_for_common|do_wait_for_common|_*wait_event|finish_wait|prepare_to_wait|wait_on_page|folio_wait", Sched, "waiting"),
@@ -143,6 +149,7 @@ pub(crate) static SKIP: &[Skip] = &[
     s(r"_*copy_(?:from|to)_user|__copy_|raw_copy_|copyin$|copyout$", Lib, "user copies"),
     s(r"__list_", Lib, "list debugging"),
     s(r"_*(?:arch_)?atomic(?:64|_long)?_(?:dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)|_*(?:test_and_)?(?:set|clear|change|test)_bit", Lib, "atomic and bit operations (syzkaller)"),
+    s(r"_*v?s?c?n?printf$|kv?asprintf$|va_format", Lib, "string formatting (syzkaller)"),
     // Exception, interrupt, syscall and timer entry.
     s(r"entry_|asm_|exc_|_*sysvec_|common_interrupt|apic_timer_interrupt|smp_apic_timer_interrupt|do_IRQ|invalid_op$", Entry, "x86 entry, interrupts and the ud2 trap stub of WARN/BUG"),
     s(r"_*irq_|_*handle_(?:irq|domain_irq)|handle_(?:edge|level|fasteoi)_irq|handle_percpu|generic_handle|gic_handle_irq|call_on_(?:irq_)?stack|do_interrupt_handler", Entry, "IRQ plumbing"),

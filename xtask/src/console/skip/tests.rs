@@ -20,9 +20,9 @@ const ONE_PER_ROW: &[&str] = &[
     "rcu_dump_cpu_stacks", "arch_trigger_cpumask_backtrace", "bad_page", "__pfx_down_read",
     "blocking_notifier_call_chain", "blocking_notifier_chain_register", "memory_notify",
     "call_netdevice_notifiers_info",
-    "__flush_work",
+    "__flush_work", "del_timer_sync", "kobject_uevent_env",
     "__schedule", "wait_for_completion_timeout", "complete",
-    "__memcpy", "_copy_from_user", "__list_add_valid", "atomic_inc",
+    "__memcpy", "_copy_from_user", "__list_add_valid", "atomic_inc", "vsnprintf",
     "entry_SYSCALL_64_after_hwframe", "gic_handle_irq", "el0t_64_sync_handler", "sys_write", "pgm_check_handler",
     "do_mem_abort", "__do_softirq", "hrtimer_interrupt",
     "kthread", "do_idle", "start_kernel",
@@ -67,7 +67,7 @@ fn families_of_real_frames() {
         // From syzkaller's list, seen in its corpus.
         ("lock_downgrade", Lock), ("release_sock", Lock), ("hlock_class", Debug), ("iput", Alloc),
         ("flush_workqueue", Work), ("cancel_work_sync", Work), ("queue_work_on", Work), ("invalid_op", Entry),
-        ("test_and_set_bit", Lib),
+        ("test_and_set_bit", Lib), ("device_del", Device), ("dev_err", Debug), ("__mod_timer", Work),
     ];
     for (f, fam) in cases {
         assert_eq!(family(f), Some(*fam), "{f}");
