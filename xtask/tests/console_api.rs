@@ -244,3 +244,41 @@ fn analyze_command_json_and_human() {
     let missing = clean.with_file_name("does-not-exist.log");
     assert!(run_analyze_to(true, &[missing], &mut Vec::new()).is_err());
 }
+
+/// `panic_on_warn`: the kernel panics between a WARN's header and its stack, so the trace that
+/// follows is the WARN's; the panic stays a finding of its own. Old kernels print a WARN's
+/// message after its header, so `DEBUG_LOCKS_WARN_ON` joins the WARNING before it too.
+#[test]
+fn a_warn_keeps_the_trace_of_the_panic_it_caused() {
+    let log = "\
+[   32.1] WARNING: CPU: 1 PID: 4085 at kernel/locking/lockdep.c:3190 __lock_acquire+0x23b3/0x4b50()
+[   32.1] DEBUG_LOCKS_WARN_ON(id >= MAX_LOCKDEP_KEYS)
+[   32.1] Kernel panic - not syncing: panic_on_warn set ...
+[   32.1] CPU: 1 PID: 4085 Comm: syz-executor Not tainted 4.4.107 #2
+[   32.1] Call Trace:
+[   32.1]  [<ffffffff81d03a1d>] dump_stack+0xc1/0x124
+[   32.1]  [<ffffffff81416dca>] panic+0x1aa/0x388
+[   32.1]  [<ffffffff8112ae71>] warn_slowpath_fmt+0xc1/0x110
+[   32.1]  [<ffffffff812361f3>] __lock_acquire+0x23b3/0x4b50
+[   32.1]  [<ffffffff8123a1fe>] lock_acquire+0x15e/0x460
+[   32.1]  [<ffffffff8376f89e>] _raw_write_lock_irqsave+0x4e/0x70
+[   32.1]  [<ffffffff825b46c9>] sg_remove_request+0x69/0x110
+[   32.1]  [<ffffffff825b4cd5>] sg_finish_rem_req+0x295/0x340
+[   32.1] Kernel Offset: disabled
+";
+    let a = analyze_bytes(log.as_bytes());
+    let titles: Vec<(&str, bool)> = a.findings.iter().map(|f| (f.title.as_str(), f.truncated)).collect();
+    assert_eq!(
+        titles,
+        [
+            ("DEBUG_LOCKS_WARN_ON(id >= MAX_LOCKDEP_KEYS) in sg_remove_request", false),
+            ("Kernel panic - not syncing: panic_on_warn set ...", false),
+        ]
+    );
+    assert_eq!(a.findings[0].category, Category::Lockdep);
+    // Any other panic is a report of its own, with its own trace.
+    let other = log.replace("panic_on_warn set ...", "Fatal exception");
+    let a = analyze_bytes(other.as_bytes());
+    assert_eq!(a.findings[0].title, "DEBUG_LOCKS_WARN_ON(id >= MAX_LOCKDEP_KEYS)");
+    assert_eq!(a.findings[1].frames.last().map(String::as_str), Some("sg_finish_rem_req"));
+}

@@ -143,7 +143,8 @@ fn address_only(t: &str) -> bool {
 }
 
 /// `func+0x1/0x2 [mod]` -> `func`; `f.isra.0`/`f.constprop.0`/`f.cold` -> `f` (compilers
-/// clone differently per arch); syscall wrappers -> `sys_NAME`.
+/// clone differently per arch); syscall wrappers -> `sys_NAME`; C++ names demangled without
+/// their parameters (`_Z8fakeNameiii` -> `fakeName`), as syzkaller titles them.
 pub(crate) fn normalize_symbol(raw: &str) -> String {
     let s = raw.trim().trim_start_matches(['(', '[']);
     let s = s.split(['+', ' ', ')', '(']).next().unwrap_or("");
@@ -151,7 +152,36 @@ pub(crate) fn normalize_symbol(raw: &str) -> String {
     if s.is_empty() {
         return String::new();
     }
+    if let Some(d) = demangle(s) {
+        return d;
+    }
     syscall_name(s).map(|n| format!("sys_{n}")).unwrap_or_else(|| s.to_string())
+}
+
+/// An Itanium C++ name's function, without parameters: `_Z3fooi` -> `foo`, `_ZN2ns3fooEv` ->
+/// `ns::foo`. Anything else (templates, operators, Rust's `_R` names) is left alone.
+fn demangle(s: &str) -> Option<String> {
+    let rest = s.strip_prefix("_Z")?;
+    let (nested, mut rest) = match rest.strip_prefix('N') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let mut parts = Vec::new();
+    loop {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let len: usize = rest[..digits].parse().ok().filter(|l| *l > 0)?;
+        let id =
+            rest.get(digits..digits + len).filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))?;
+        parts.push(id);
+        rest = &rest[digits + len..];
+        if !nested {
+            break;
+        }
+        if rest.starts_with('E') {
+            break;
+        }
+    }
+    Some(parts.join("::"))
 }
 
 /// `__x64_sys_write`, `__arm64_sys_write`, `__s390x_sys_write`, `__se_sys_write`,
@@ -232,6 +262,11 @@ mod tests {
             assert!(parse_frame(line).is_none(), "{line}");
         }
         assert_eq!(normalize_symbol("do_sys_open"), "do_sys_open");
+        assert_eq!(normalize_symbol("_Z8fakeNameiii+0x49a/0x1a10"), "fakeName");
+        assert_eq!(normalize_symbol("_ZN2ns3fooEv"), "ns::foo");
+        assert_eq!(normalize_symbol("_Z"), "_Z");
+        assert_eq!(normalize_symbol("_Z99x"), "_Z99x");
+        assert_eq!(normalize_symbol("_Z0x"), "_Z0x");
         assert_eq!(normalize_symbol("ksys_write"), "ksys_write");
     }
 

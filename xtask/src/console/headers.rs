@@ -45,17 +45,27 @@ pub(crate) enum Done {
     EndMarker,
 }
 
-/// Where the `in F` of a title comes from, tried in order (see the table in `mod.rs`).
+/// Where the `in F` of a title comes from, tried in order (see the table in `mod.rs`). Every
+/// source gives only a function that neither the skip table nor the kind's own `skip` skips;
+/// a source that gives none passes to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Src {
-    /// The header's function unless the skip table skips it (`refcount_warn_saturate`).
+    /// The header's function (`refcount_warn_saturate` is skipped).
     HeaderNotSkipped,
     Pc,
+    /// The report's main call trace.
     Stack,
+    /// The frames printed right after the faulting-PC line: where a WARN trapped on kernels
+    /// that print the reporting path first and the registers in the middle of the trace.
+    PcTail,
     Interrupted,
     HeldAt,
     AcqAt,
     FirstHeldAt,
+    /// Lockdep's dependency chain: the frames of its `-> #N` traces, in printed order.
+    Chain,
+    /// The trace after `... which became X-irq-safe at:`: where the safe lock met an interrupt.
+    SafeAt,
     LastFunction,
 }
 
@@ -69,7 +79,7 @@ pub(crate) struct Def {
     /// placeholders is unknown.
     pub title: &'static str,
     pub func: &'static [Src],
-    /// Appended instead of ` in F` when no function is found.
+    /// Appended after a space instead of ` in F` when no function is found.
     pub or_else: &'static str,
     /// Meaningful frames of the main trace that enter the fingerprint.
     pub keys: usize,
@@ -78,6 +88,9 @@ pub(crate) struct Def {
     /// An OOM kill in the past tense (`Killed process N`): it ends the OOM report it joins.
     /// (`Out of memory: Kill(ed) process` says it with its `ed` capture.)
     pub kill_done: bool,
+    /// Functions this kind's title never blames besides the skip table's (syzkaller's per-kind
+    /// `skip`), anchored at the start like its rows: `.*rcu` is any name with `rcu` in it.
+    pub skip: &'static [&'static str],
 }
 
 const fn d(
@@ -89,7 +102,20 @@ const fn d(
     title: &'static str,
     func: &'static [Src],
 ) -> Def {
-    Def { re, category, kind, body, done, title, func, or_else: "", keys: 3, awaits_die: false, kill_done: false }
+    Def {
+        re,
+        category,
+        kind,
+        body,
+        done,
+        title,
+        func,
+        or_else: "",
+        keys: 3,
+        awaits_die: false,
+        kill_done: false,
+        skip: &[],
+    }
 }
 
 impl Def {
@@ -105,15 +131,43 @@ impl Def {
     const fn kill_done(self) -> Def {
         Def { kill_done: true, ..self }
     }
+    const fn skip(self, skip: &'static [&'static str]) -> Def {
+        Def { skip, ..self }
+    }
+
+    /// The kind's own `skip` matches `func`.
+    pub(crate) fn skips(&'static self, func: &str) -> bool {
+        if self.skip.is_empty() {
+            return false;
+        }
+        let c = compiled();
+        DEFS.iter()
+            .position(|d| std::ptr::eq(d, self))
+            .and_then(|i| c.skip[i].as_ref())
+            .is_some_and(|s| s.is_match(func))
+    }
 }
 
 const NONE: &[Src] = &[];
 const STACK: &[Src] = &[Src::Stack];
 const PC_STACK: &[Src] = &[Src::Pc, Src::Stack];
 const PC_IRQ: &[Src] = &[Src::Pc, Src::Interrupted, Src::Stack];
-const HELD: &[Src] = &[Src::HeldAt, Src::Stack];
 const ACQ: &[Src] = &[Src::AcqAt, Src::Stack];
-const HDR: &[Src] = &[Src::HeaderNotSkipped, Src::Stack];
+/// A WARN's: where it trapped, else its callers (after the registers on old x86, else the trace).
+const HDR: &[Src] = &[Src::HeaderNotSkipped, Src::PcTail, Src::Stack];
+
+// Lockdep kinds blame what syzkaller blames (google/syzkaller `pkg/report/linux.go`, its
+// `linuxOopses` lockdep entries): the site of the lock being acquired (`is trying to acquire`,
+// `takes:`, `just changed the state`), not the one already held; the trace of the report
+// where it has one (inconsistent lock state, suspicious RCU usage, non-static key); the usage
+// trace of the irq-safe lock for an irq-safe -> irq-unsafe order.
+/// A cycle: the acquisition that closes it, the held lock's site, then the acquiring task's
+/// trace and the chain's traces (a worker's stack is all plumbing; the chain names who flushed).
+const CYCLE: &[Src] = &[Src::AcqAt, Src::HeldAt, Src::Stack, Src::Chain];
+/// The report's own trace first: its top kept frame is where the state went wrong.
+const TRACE_ACQ: &[Src] = &[Src::Stack, Src::AcqAt];
+const SAFE: &[Src] = &[Src::SafeAt, Src::AcqAt, Src::Stack];
+const HELD: &[Src] = &[Src::HeldAt, Src::Stack];
 
 /// Lockdep's headers were `[ INFO: .. ]` / `[ BUG: .. ]` up to 4.13 and `WARNING: ..` since;
 /// the brackets are removed before matching.
@@ -138,20 +192,20 @@ pub(crate) static DEFS: &[Def] = &[
     d(r"^Linux version \d", Info, Kind::Boot, Boot, Always, "", NONE),
     d(r"^Booting Linux on physical CPU", Info, Kind::Boot, Boot, Always, "", NONE),
     // Lockdep.
-    d(ld!("possible circular locking dependency detected"), Lockdep, Kind::CircularLocking, Sections, Frames, "possible circular locking dependency[: {held} -> {acq}]", HELD),
-    d(ld!("possible recursive locking detected"), Lockdep, Kind::RecursiveLocking, Sections, Frames, "possible recursive locking[: {acq}]", HELD),
-    d(ld!("inconsistent lock state"), Lockdep, Kind::InconsistentLockState, Sections, Frames, "inconsistent lock state[ {usage}][: {acq}]", ACQ),
+    d(ld!("possible circular locking dependency detected"), Lockdep, Kind::CircularLocking, Sections, Frames, "possible circular locking dependency[: {held} -> {acq}]", CYCLE),
+    d(ld!("possible recursive locking detected"), Lockdep, Kind::RecursiveLocking, Sections, Frames, "possible recursive locking[: {acq}]", ACQ),
+    d(ld!("inconsistent lock state"), Lockdep, Kind::InconsistentLockState, Sections, Frames, "inconsistent lock state[ {usage}][: {acq}]", TRACE_ACQ),
     d(ld!("possible irq lock inversion dependency detected"), Lockdep, Kind::IrqLockInversion, Sections, Frames, "possible irq lock inversion dependency[: {dep}]", ACQ),
-    d(ld!(r"(?P<irq>[A-Z_]+)-safe -> [A-Z_]+-unsafe lock order detected"), Lockdep, Kind::IrqUnsafeOrder, Sections, Frames, "{irq}-safe -> {irq}-unsafe lock order[: {held} -> {acq}]", HELD),
+    d(ld!(r"(?P<irq>[A-Z_]+)-safe -> [A-Z_]+-unsafe lock order detected"), Lockdep, Kind::IrqUnsafeOrder, Sections, Frames, "{irq}-safe -> {irq}-unsafe lock order[: {held} -> {acq}]", SAFE),
     d(ld!("bad unlock balance detected"), Lockdep, Kind::BadUnlockBalance, Sections, Frames, "bad unlock balance[: {acq}]", ACQ),
     d(ld!("bad contention detected"), Lockdep, Kind::BadContention, Sections, Frames, "bad contention[: {acq}]", ACQ),
     d(ld!("held lock freed"), Lockdep, Kind::HeldLockFreed, Sections, Frames, "held lock freed[: {held}]", HELD),
     d(ld!("lock held when returning to user space"), Lockdep, Kind::LockHeldReturningToUser, Sections, Always, "lock held when returning to user space[: {first_held}]", &[Src::FirstHeldAt]),
     d(ld!(r"(?:lock held at task exit time|.+ still has locks held)"), Lockdep, Kind::LockHeldAtExit, Sections, Always, "lock held at task exit[: {first_held}]", &[Src::FirstHeldAt]),
     d(ld!("[Nn]ested lock was not taken"), Lockdep, Kind::NestedLockNotTaken, Sections, Frames, "nested lock was not taken[: {acq}]", ACQ),
-    d(ld!(r"suspicious (?:RCU usage|rcu_dereference_check\(\) usage)"), Lockdep, Kind::SuspiciousRcuUsage, Sections, Frames, "suspicious RCU usage", STACK).or_else(" at {rcu_file}"),
-    d(ld!("Invalid wait context"), Lockdep, Kind::InvalidWaitContext, Sections, Frames, "invalid wait context[: {acq}]", ACQ),
-    d(r"^INFO: trying to register non-static key", Lockdep, Kind::NonStaticKey, Stack, Frames, "trying to register non-static key", STACK),
+    d(ld!(r"suspicious (?:RCU usage|rcu_dereference_check\(\) usage)"), Lockdep, Kind::SuspiciousRcuUsage, Sections, Frames, "suspicious RCU usage", STACK).or_else("at {rcu_file}").skip(&[".*rcu", ".*kmem", ".*slab"]),
+    d(ld!("Invalid wait context"), Lockdep, Kind::InvalidWaitContext, Sections, Frames, "invalid wait context[: {acq}]", TRACE_ACQ),
+    d(r"^INFO: trying to register non-static key", Lockdep, Kind::NonStaticKey, Stack, Frames, "trying to register non-static key", STACK).skip(&[".*stack", ".*lock", ".*IRQ"]),
     d(r"^BUG: (?P<what>MAX_[A-Z_]+) too low", Lockdep, Kind::LockdepLimit, Stack, Always, "BUG: {what} too low!", NONE).keys(0),
     d(r"^BUG: (?P<msg>looking up invalid subclass|key \S+ (?:has )?not (?:been registered|in \.data))", Lockdep, Kind::LockdepBug, Stack, Always, "BUG: {msg}", STACK),
     d(r"^DEBUG_LOCKS_WARN_ON\((?P<cond>.*)\)", Lockdep, Kind::DebugLocksWarnOn, PreWarn, Always, "DEBUG_LOCKS_WARN_ON({cond})", HDR),
@@ -161,7 +215,7 @@ pub(crate) static DEFS: &[Def] = &[
     d(r"^BUG: KFENCE: (?P<type>[\w -]+?) in (?P<fn>\S+)", Sanitizer, Kind::Kfence, Framed, EndMarker, "KFENCE: {type}", HDR),
     d(r"^BUG: KMSAN: (?P<type>[\w -]+?) in (?P<fn>\S+)", Sanitizer, Kind::Kmsan, Framed, EndMarker, "KMSAN: {type}", HDR),
     d(r"^BUG: KCSAN: (?P<type>[\w :-]+?) in (?P<fns>\S+(?: / \S+)?)", Sanitizer, Kind::Kcsan, Framed, EndMarker, "KCSAN: {type} in {fns}", NONE).keys(0),
-    d(r"^UBSAN: (?P<type>[\w -]+?) in (?P<loc>\S+)", Sanitizer, Kind::Ubsan, Framed, EndMarker, "UBSAN: {type}", STACK).or_else(" in {file}"),
+    d(r"^UBSAN: (?P<type>[\w -]+?) in (?P<loc>\S+)", Sanitizer, Kind::Ubsan, Framed, EndMarker, "UBSAN: {type}", STACK).or_else("in {file}"),
     d(r"^unreferenced object 0x[0-9a-fA-F]+ \(size \d+\)", Sanitizer, Kind::Kmemleak, Stack, Frames, "memory leak", STACK),
     // Die lines (x86, arm, arm64, s390, powerpc, mips, riscv).
     d(r"^Internal error: (?P<die>.+?): (?:0x)?[0-9a-fA-F]+ \[#\d+\]", Oops, Kind::InternalError, Die, EndMarker, "{die}", PC_STACK),
@@ -212,6 +266,8 @@ pub(crate) static DEFS: &[Def] = &[
 struct Compiled {
     set: RegexSet,
     each: Vec<Regex>,
+    /// Each def's own `skip`, anchored.
+    skip: Vec<Option<RegexSet>>,
 }
 
 fn compiled() -> &'static Compiled {
@@ -219,6 +275,13 @@ fn compiled() -> &'static Compiled {
     C.get_or_init(|| Compiled {
         set: RegexSet::new(DEFS.iter().map(|d| d.re)).expect("header table"),
         each: DEFS.iter().map(|d| Regex::new(d.re).expect("header regex")).collect(),
+        skip: DEFS
+            .iter()
+            .map(|d| {
+                (!d.skip.is_empty())
+                    .then(|| RegexSet::new(d.skip.iter().map(|p| format!("^(?:{p})"))).expect("kind skip"))
+            })
+            .collect(),
     })
 }
 

@@ -1,7 +1,8 @@
 //! The streaming analyzer: routes each line to the open report of its source (printk caller
 //! id when the log has them), opens reports at headers, merges headers that continue an open
-//! report (the die line of a fault, the WARNING after `DEBUG_LOCKS_WARN_ON`, the kill line
-//! of an OOM report) and deduplicates finished reports by fingerprint.
+//! report (the die line of a fault, the WARNING after `DEBUG_LOCKS_WARN_ON` and the one before
+//! it, the kill line of an OOM report), lets a report keep the trace of the panic it caused
+//! (`panic_on_warn`) and deduplicates finished reports by fingerprint.
 
 use std::collections::HashMap;
 
@@ -17,6 +18,9 @@ const MAX_OPEN: usize = 64;
 const STALE_LINES: u64 = 100_000;
 /// Lines between `cut here` and its header (the WARN message).
 const CUT_HERE_REACH: u8 = 6;
+/// Panics that the report just printed caused: the call trace that follows is that report's
+/// (the kernel panics before the WARN prints its stack), the panic is a finding of one line.
+const PANIC_BY_REPORT: &[&str] = &["panic_on_warn set"];
 
 #[derive(Clone, Copy)]
 struct Mark {
@@ -152,6 +156,14 @@ impl Analyzer {
             _ => {}
         }
         if let Some(i) = self.open_index(key) {
+            let caused = m.def.kind == Kind::KernelPanic
+                && m.cap("msg").is_some_and(|msg| PANIC_BY_REPORT.iter().any(|p| msg.contains(p)));
+            if caused && self.open[i].awaits_trace() {
+                self.open[i].panicked(no);
+                let r = Report::new(m, key, no, no);
+                self.emit(r, false);
+                return;
+            }
             match self.open[i].try_absorb(no, &m) {
                 Absorb::Yes => return,
                 Absorb::YesAndClose => {

@@ -20,40 +20,49 @@
 //!
 //! Titles carry no addresses, offsets, pids, CPU numbers or task names. `F` is a function
 //! chosen by the per-kind rule in the last column: *header* is the function the header names,
-//! *held@* / *acq@* are the `at:` sites that lockdep printed for the held / acquired lock,
+//! *held@* / *acq@* are the `at:` sites that lockdep printed for the held / acquired lock (an
+//! `[inline]` line of a symbolized report is no site: the next line names the function),
 //! *PC* is the faulting instruction (`RIP:`, `pc :`, `Krnl PSW`, `EIP is at`, ...), *stack*
 //! is the first frame of the report's main call trace, *irq* is the same but taken after the
-//! interrupt entry (the interrupted code). Every source gives only a function the skip table
-//! (`skip.rs`) keeps: one table of anchored patterns, each with its family and why, that
+//! interrupt entry (the interrupted code), *PC tail* the frames printed right after the
+//! registers (old x86 prints a WARN's reporting path, then `RIP:`, then the code that trapped),
+//! *chain* the frames of lockdep's `-> #N` traces in printed order, *safe@* the trace after
+//! `... which became X-irq-safe at:`. The lockdep sources follow syzkaller's rules
+//! (google/syzkaller `pkg/report/linux.go`): the acquiring task's site before the held lock's,
+//! the report's own trace where it has one. Every source gives only a function the skip table
+//! (`skip.rs`) keeps, and none the kind's own skip patterns match (syzkaller's per-kind
+//! `skip`); a syscall's own frame (`sys_NAME`) is named only when nothing above it is kept.
+//! The skip table is one table of anchored patterns, each with its family and why, that
 //! skips locking primitives (`mutex_lock*`, `down_read*`, `_raw_spin_lock*`, `lock_acquire`),
 //! refcount and allocator helpers (`refcount_*`, `kmalloc*`, `kmem_cache_alloc*`,
 //! `__alloc_pages*`), lockdep/sanitizer/WARN internals (`__lock_acquire`, `check_noncircular`,
 //! `print_circular_bug`, `__warn`, `report_bug`, `kasan_*`, `dump_stack*`), notifier plumbing
-//! (`*notifier_call_chain`, `memory_notify`), sleeping, string/copy helpers, entry code and
-//! the bottom of every stack. So `WARNING .. at lib/refcount.c refcount_warn_saturate` is
+//! (`*notifier_call_chain`, `memory_notify`), workqueue plumbing (`flush_work*`,
+//! `cancel_work_sync`, `queue_work*`), sleeping, string/copy helpers, entry code and the
+//! bottom of every stack. So `WARNING .. at lib/refcount.c refcount_warn_saturate` is
 //! titled after its caller, and a lockdep site inside a notifier chain falls through to the
 //! stack. Sources are tried in order; when none gives a function, ` in F` is omitted.
 //!
 //! | category | kind | recognised header (both modern and legacy forms) | title | F |
 //! |---|---|---|---|---|
-//! | lockdep | circular_locking | `possible circular locking dependency detected` | `possible circular locking dependency: HELD -> ACQ in F` | held@, stack |
-//! | lockdep | recursive_locking | `possible recursive locking detected` | `possible recursive locking: ACQ in F` | held@, stack |
-//! | lockdep | inconsistent_lock_state | `inconsistent lock state` | `inconsistent lock state {A} -> {B}: LOCK in F` | acq@, stack |
+//! | lockdep | circular_locking | `possible circular locking dependency detected` | `possible circular locking dependency: HELD -> ACQ in F` | acq@, held@, stack, chain |
+//! | lockdep | recursive_locking | `possible recursive locking detected` | `possible recursive locking: ACQ in F` | acq@, stack |
+//! | lockdep | inconsistent_lock_state | `inconsistent lock state` | `inconsistent lock state {A} -> {B}: LOCK in F` | stack, acq@ |
 //! | lockdep | irq_lock_inversion | `possible irq lock inversion dependency detected` | `possible irq lock inversion dependency: X -> Y in F` | acq@, stack |
-//! | lockdep | irq_unsafe_order | `HARDIRQ-safe -> HARDIRQ-unsafe lock order detected` (any irq type) | `HARDIRQ-safe -> HARDIRQ-unsafe lock order: HELD -> ACQ in F` | held@, stack |
+//! | lockdep | irq_unsafe_order | `HARDIRQ-safe -> HARDIRQ-unsafe lock order detected` (any irq type) | `HARDIRQ-safe -> HARDIRQ-unsafe lock order: HELD -> ACQ in F` | safe@, acq@, stack |
 //! | lockdep | bad_unlock_balance | `bad unlock balance detected!` | `bad unlock balance: LOCK in F` | acq@, stack |
 //! | lockdep | bad_contention | `bad contention detected!` | `bad contention: LOCK in F` | acq@, stack |
 //! | lockdep | held_lock_freed | `held lock freed!` | `held lock freed: LOCK in F` | held@, stack |
 //! | lockdep | lock_held_returning_to_user | `lock held when returning to user space!` | `lock held when returning to user space: LOCK in F` | first held lock's site |
 //! | lockdep | lock_held_at_exit | `lock held at task exit time!`, `T/N still has locks held!` | `lock held at task exit: LOCK in F` | first held lock's site |
 //! | lockdep | nested_lock_not_taken | `Nested lock was not taken` | `nested lock was not taken: LOCK in F` | acq@, stack |
-//! | lockdep | suspicious_rcu_usage | `suspicious RCU usage`, `suspicious rcu_dereference_check() usage` | `suspicious RCU usage in F` (else `at FILE`) | stack |
-//! | lockdep | invalid_wait_context | `Invalid wait context` | `invalid wait context: LOCK in F` | acq@, stack |
-//! | lockdep | non_static_key | `INFO: trying to register non-static key.` | `trying to register non-static key in F` | stack |
+//! | lockdep | suspicious_rcu_usage | `suspicious RCU usage`, `suspicious rcu_dereference_check() usage` | `suspicious RCU usage in F` (else `at FILE`) | stack, also skipping `*rcu*`, `*kmem*`, `*slab*` |
+//! | lockdep | invalid_wait_context | `Invalid wait context` | `invalid wait context: LOCK in F` | stack, acq@ |
+//! | lockdep | non_static_key | `INFO: trying to register non-static key.` | `trying to register non-static key in F` | stack, also skipping `*stack*`, `*lock*`, `*IRQ*` |
 //! | lockdep | lockdep_limit | `BUG: MAX_LOCKDEP_KEYS too low!` (any `MAX_*`) | `BUG: MAX_LOCKDEP_KEYS too low!` | - |
 //! | lockdep | lockdep_bug | `BUG: looking up invalid subclass`, `BUG: key .. not registered` | normalized header | stack |
-//! | lockdep | debug_locks_warn_on | `DEBUG_LOCKS_WARN_ON(cond)` (merged with the WARNING it precedes) | `DEBUG_LOCKS_WARN_ON(cond) in F` | WARNING's function, stack |
-//! | warning | warn | `WARNING: CPU: N PID: N at FILE:LINE F+0x..`, `WARNING: at FILE:LINE F()`, `WARNING: FILE:LINE at F, CPU#N: T/N`, `BUG: warning at` | `WARNING in F` | header, stack |
+//! | lockdep | debug_locks_warn_on | `DEBUG_LOCKS_WARN_ON(cond)` (merged with the WARNING it precedes, or follows on old kernels) | `DEBUG_LOCKS_WARN_ON(cond) in F` | WARNING's function, PC tail, stack |
+//! | warning | warn | `WARNING: CPU: N PID: N at FILE:LINE F+0x..`, `WARNING: at FILE:LINE F()`, `WARNING: FILE:LINE at F, CPU#N: T/N`, `BUG: warning at` | `WARNING in F` | header, PC tail, stack |
 //! | bug | sleeping_in_atomic | `BUG: sleeping function called from invalid context` | `BUG: sleeping function called from invalid context in F` | stack |
 //! | bug | scheduling_while_atomic | `BUG: scheduling while atomic` | `BUG: scheduling while atomic in F` | stack |
 //! | bug | spinlock_lockup | `BUG: spinlock lockup suspected` | `BUG: spinlock lockup suspected in F` | stack |
@@ -114,8 +123,11 @@
 //! closing `=====` of sanitizer reports, the kill line of an OOM report), at the next header
 //! from the same source, or once its call trace is followed by a few lines that belong to no
 //! report. Lines are routed by printk caller id (`[T123]`, `[C1]`) when present, so other
-//! CPUs' and user space's lines interleaved with a report do not break it. `truncated` is set
-//! when the log (or the boot: `Linux version`) ends before the report was complete.
+//! CPUs' and user space's lines interleaved with a report do not break it. A
+//! `Kernel panic - not syncing: panic_on_warn set` that arrives while a report still waits for
+//! its call trace is a one-line finding, and the trace that follows is that report's (the
+//! kernel panicked before the WARN printed it). `truncated` is set when the log (or the boot:
+//! `Linux version`) ends before the report was complete.
 
 pub mod cli;
 mod frames;

@@ -144,6 +144,21 @@ impl Report {
         self.facts.die_title = Some(title);
     }
 
+    /// Still waiting for the call trace its body ends with: a panic that this report caused
+    /// (`panic_on_warn`) prints that trace next.
+    pub(crate) fn awaits_trace(&self) -> bool {
+        !self.trace.seen() && !self.saw_end && matches!(self.body, Body::Stack | Body::PreWarn)
+    }
+
+    /// The report made the kernel panic: it never prints its own end marker, its trace (the
+    /// panic's) completes it.
+    pub(crate) fn panicked(&mut self, line: u64) {
+        if self.done == Done::EndMarker {
+            self.done = Done::Frames;
+        }
+        self.good(line);
+    }
+
     pub(crate) fn is_single(&self) -> bool {
         matches!(self.body, Body::Single | Body::Side | Body::Boot)
     }
@@ -157,6 +172,19 @@ impl Report {
         let def = m.def;
         if def.body == Body::Die && self.def.awaits_die && !self.saw_die && !self.saw_end {
             self.saw_die = true;
+            self.good(line);
+            return Absorb::Yes;
+        }
+        // Old kernels print a WARN's message after its header: `WARNING: .. at
+        // kernel/locking/lockdep.c:3190 __lock_acquire+..()`, then `DEBUG_LOCKS_WARN_ON(..)`.
+        if def.kind == Kind::DebugLocksWarnOn && self.kind == Kind::Warn && !self.absorbed_warn && !self.trace.seen() {
+            self.absorbed_warn = true;
+            self.def = def;
+            self.kind = def.kind;
+            self.category = def.category;
+            if let Some(c) = m.cap("cond") {
+                self.caps.push(("cond", c.to_string()));
+            }
             self.good(line);
             return Absorb::Yes;
         }
@@ -264,7 +292,7 @@ impl Report {
             Line::StackHeader => self.trace.header(),
             Line::Pc(pc) => {
                 self.pc.get_or_insert(pc);
-                self.trace.end();
+                self.trace.pc_line();
             }
             Line::Cpu(c) => {
                 self.cpu = self.cpu.or(c.cpu);

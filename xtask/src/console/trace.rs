@@ -1,6 +1,9 @@
 //! The call trace of one report as it streams in. Frames after the first explicit trace header
 //! (`Call Trace:`, lockdep's `stack backtrace:`) are the main trace; frames before any header
-//! (KCSAN's access stacks, headerless traces) stand in when there is none. Parsed frames only.
+//! (KCSAN's access stacks, headerless traces) stand in when there is none. A faulting-PC line
+//! in the middle of the main trace (old x86 prints a WARN's reporting path, then `RIP:` and the
+//! registers, then the code that trapped) ends it; the frames right after the registers are
+//! kept apart as its PC tail. Parsed frames only.
 
 use super::frames::{self, Frame};
 use super::skip;
@@ -20,6 +23,9 @@ pub(crate) struct Trace {
     collecting: bool,
     /// Consecutive lines that belong to no report since the last frame.
     gap: u8,
+    /// Frames after a PC line that cut the main trace, up to the next non-frame line.
+    tail: Vec<String>,
+    tail_open: bool,
 }
 
 impl Trace {
@@ -29,8 +35,17 @@ impl Trace {
         self.collecting = true;
     }
 
+    /// A faulting-PC line: it ends the main trace; frames after the registers are its tail.
+    pub(crate) fn pc_line(&mut self) {
+        if self.collecting && !self.main.is_empty() && self.tail.is_empty() {
+            self.tail_open = true;
+        }
+        self.end();
+    }
+
     /// A trace header: the first begins the main trace, a later one ends it.
     pub(crate) fn header(&mut self) {
+        self.tail_open = false;
         if self.started {
             self.end();
         } else {
@@ -54,16 +69,22 @@ impl Trace {
         if self.started {
             if self.collecting && self.main.len() < MAX_FRAMES {
                 self.main.push(f.func);
+            } else if self.tail_open && !self.collecting && self.tail.len() < MAX_FRAMES {
+                self.tail.push(f.func);
             }
         } else if self.prov.len() < MAX_FRAMES {
             self.prov.push(f.func);
         }
     }
 
-    /// A body line that is no frame ends the main trace, once it has frames.
+    /// A body line that is no frame ends the main trace, once it has frames (and the PC
+    /// tail, once it has its own).
     pub(crate) fn end(&mut self) {
         if !self.main.is_empty() {
             self.collecting = false;
+        }
+        if !self.tail.is_empty() {
+            self.tail_open = false;
         }
     }
 
@@ -98,6 +119,11 @@ impl Trace {
         } else {
             &self.main
         }
+    }
+
+    /// The frames right after a PC line that cut the main trace (empty when none did).
+    pub(crate) fn pc_tail(&self) -> &[String] {
+        &self.tail
     }
 
     /// The first meaningful frame after the interrupt entry: the code an interrupt stopped.

@@ -55,6 +55,11 @@ pub(crate) struct Parser {
     pub d: LockdepDetail,
     /// First non-lock function of each `-> #N` link's acquisition trace.
     pub link_sites: Vec<Option<String>>,
+    /// Every frame of the `-> #N` traces, in printed order.
+    pub chain_frames: Vec<String>,
+    /// The frames after `... which became X-irq-safe at:` (the first such trace only).
+    pub safe_trace: Vec<String>,
+    safe_open: bool,
     chain_exists: Vec<String>,
     pub first_held_at: Option<String>,
     pub usage: Option<String>,
@@ -76,6 +81,9 @@ impl Parser {
             section: Section::Head,
             d: LockdepDetail::default(),
             link_sites: Vec::new(),
+            chain_frames: Vec::new(),
+            safe_trace: Vec::new(),
+            safe_open: false,
             chain_exists: Vec::new(),
             first_held_at: None,
             usage: None,
@@ -116,6 +124,18 @@ impl Parser {
         if t.is_empty() {
             return Fed::Recognized;
         }
+        if self.safe_open {
+            match frames::parse_frame(text) {
+                Some(f) => {
+                    if !f.unreliable && self.safe_trace.len() < CAP {
+                        self.safe_trace.push(f.func);
+                    }
+                    return Fed::Recognized;
+                }
+                None if frames::stack_marker(t).is_some() => return Fed::Recognized,
+                None => self.safe_open = false,
+            }
+        }
         if self.take_slot(text, t) {
             return Fed::Recognized;
         }
@@ -143,6 +163,12 @@ impl Parser {
             Slot::None => false,
             Slot::Acq | Slot::Held => {
                 let Some((class, at)) = parse_lock(t) else { return false };
+                // A symbolized report prints the lock once per inlined call of the site, the
+                // real function last (`at: inode_lock include/linux/fs.h:758 [inline]`, then
+                // `at: do_truncate+0x..`): an inlined call is no site, wait for the function.
+                if inlined(t) {
+                    return true;
+                }
                 if self.slot == Slot::Acq {
                     self.d.acquiring = Some(class);
                     self.d.acquiring_at = at;
@@ -154,6 +180,9 @@ impl Parser {
                 true
             }
             Slot::AcqAtFrame => {
+                if inlined(t) {
+                    return true;
+                }
                 self.slot = Slot::None;
                 match frames::parse_frame(text) {
                     Some(f) => {
@@ -246,6 +275,8 @@ impl Parser {
             }
             Phrase::Section(s) => self.section = s,
             Phrase::ChainExists => self.slot = Slot::ChainExists,
+            Phrase::SafeUsage => self.safe_open = self.safe_trace.is_empty(),
+            Phrase::Known => {}
         }
     }
 
@@ -261,9 +292,15 @@ impl Parser {
             }
             return true;
         }
-        let Some(f) = frames::parse_frame(text) else { return false };
+        let Some(f) = frames::parse_frame(text) else { return frames::stack_marker(t).is_some() };
+        if f.unreliable {
+            return true;
+        }
+        if self.chain_frames.len() < CAP * 4 {
+            self.chain_frames.push(f.func.clone());
+        }
         if let Some(site @ None) = self.link_sites.last_mut() {
-            if !f.unreliable && !skip::is_skipped(&f.func) {
+            if !skip::is_skipped(&f.func) {
                 *site = Some(f.func);
             }
         }
@@ -294,6 +331,10 @@ impl Parser {
         if self.section != Section::HeldLocks || !t.starts_with('#') {
             return false;
         }
+        // The same lock again, at the function that inlined this call.
+        if inlined(t) {
+            return true;
+        }
         if let Some((class, at)) = parse_lock(t) {
             if self.d.held_locks.is_empty() {
                 self.first_held_at = at;
@@ -319,6 +360,12 @@ impl Parser {
             self.pid = c.name("pid").and_then(|m| m.as_str().parse().ok());
         }
     }
+}
+
+/// A symbolized line for an inlined call (`... at: might_alloc include/linux/sched/mm.h:303
+/// [inline]`): the next line repeats it for the function that inlined it.
+fn inlined(t: &str) -> bool {
+    t.ends_with("[inline]")
 }
 
 #[cfg(test)]

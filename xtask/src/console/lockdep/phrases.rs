@@ -51,6 +51,10 @@ pub(super) enum Phrase {
     Section(Section),
     /// The next line is the `A --> B --> C` chain.
     ChainExists,
+    /// `... which became X-irq-safe at:`: the frames that follow are where.
+    SafeUsage,
+    /// Known, announces nothing (`... which became X-irq-unsafe at:`).
+    Known,
 }
 
 /// The phrases of a lockdep report before its backtrace, tried in this order (the wording is
@@ -74,6 +78,8 @@ pub(super) const PHRASES: &[(Pattern, Phrase)] = &[
     (Pattern::Starts("the existing dependency chain"), Phrase::Section(Section::Chain)),
     (Pattern::Starts("other info that might help"), Phrase::Section(Section::Other)),
     (Pattern::Starts("Chain exists of:"), Phrase::ChainExists),
+    (Pattern::Ends("-irq-unsafe at:"), Phrase::Known),
+    (Pattern::Ends("-irq-safe at:"), Phrase::SafeUsage),
     (Pattern::Has("unsafe locking scenario:"), Phrase::Section(Section::Scenario)),
 ];
 

@@ -14,7 +14,7 @@ impl Report {
     pub(crate) fn finish(self, cut: bool) -> Finding {
         let (kind, template) = self.settled_kind();
         let meaningful: Vec<&String> = self.trace.frames().iter().filter(|f| !skip::is_skipped(f)).collect();
-        let func = self.function(&meaningful);
+        let func = self.function();
         let title = self.title(template, func.as_deref());
         let keys = self.keys(&meaningful, func.as_deref());
         let fingerprint = identity::fingerprint(kind.as_str(), &title, &keys);
@@ -57,19 +57,32 @@ impl Report {
         }
     }
 
-    /// The `in F` of the title: the first source of the header's list that names a function.
-    fn function(&self, meaningful: &[&String]) -> Option<String> {
+    /// The `in F` of the title: the first source of the header's list that names a function
+    /// neither the skip table nor the kind's own `skip` skips.
+    fn function(&self) -> Option<String> {
         let ld = self.lockdep.as_deref();
-        let kept = |f: &String| !skip::is_skipped(f);
+        let def = self.def;
+        let kept = |f: &String| !f.is_empty() && !skip::is_skipped(f) && !def.skips(f);
+        // The first kept frame, else the syscall that nothing above kept.
+        let first_kept = |frames: &[String]| {
+            frames
+                .iter()
+                .find(|f| kept(f))
+                .or_else(|| frames.iter().find(|f| skip::is_last_resort(f) && !def.skips(f)))
+                .cloned()
+        };
         self.def.func.iter().find_map(|src| match src {
-            Src::HeaderNotSkipped => self.cap("fn").map(frames::normalize_symbol).filter(|f| !f.is_empty() && kept(f)),
+            Src::HeaderNotSkipped => self.cap("fn").map(frames::normalize_symbol).filter(kept),
             Src::Pc => self.pc.clone().filter(kept),
-            Src::Stack => meaningful.first().map(|f| f.to_string()),
-            Src::Interrupted => self.trace.interrupted(),
+            Src::Stack => first_kept(self.trace.frames()),
+            Src::PcTail => first_kept(self.trace.pc_tail()),
+            Src::Interrupted => self.trace.interrupted().filter(kept),
             // A site inside a lock primitive (`mutex_unlock`) says nothing: fall through.
             Src::HeldAt => ld.and_then(|p| p.d.held_at.clone()).filter(kept),
             Src::AcqAt => ld.and_then(|p| p.d.acquiring_at.clone()).filter(kept),
             Src::FirstHeldAt => ld.and_then(|p| p.first_held_at.clone()).filter(kept),
+            Src::Chain => ld.and_then(|p| first_kept(&p.chain_frames)),
+            Src::SafeAt => ld.and_then(|p| first_kept(&p.safe_trace)),
             Src::LastFunction => self.facts.last_function.clone(),
         })
     }
@@ -112,6 +125,7 @@ impl Report {
             None if !self.def.or_else.is_empty() => {
                 let tail = identity::render(self.def.or_else, &lookup);
                 if !tail.ends_with('?') {
+                    title.push(' ');
                     title.push_str(&tail);
                 }
             }

@@ -8,10 +8,11 @@ const ONE_PER_ROW: &[&str] = &[
     "lock_acquire", "lock_map_acquire_read", "_raw_spin_lock_irqsave", "raw_spin_rq_lock_nested",
     "native_queued_spin_lock_slowpath", "arch_spin_lock", "spin_unlock_wait", "write_unlock_irq",
     "mutex_lock_nested", "rt_spin_lock", "osq_lock", "down_read", "up_read", "downgrade_write",
-    "rwsem_down_read_slowpath", "percpu_down_write", "cpus_read_lock", "lock_sock_nested",
+    "rwsem_down_read_slowpath", "percpu_down_write", "cpus_read_lock", "lock_sock_nested", "_atomic_dec_and_lock",
     "__folio_lock", "rcu_read_lock", "__local_bh_enable_ip",
     "refcount_warn_saturate", "kref_put", "folio_put", "kmalloc_trace", "__vmalloc_node_range", "kfree",
     "kmem_cache_alloc_trace", "___slab_alloc", "__alloc_pages", "free_pages_prepare", "fs_reclaim_acquire",
+    "iput",
     "dump_stack_lvl", "print_circular_bug", "__warn", "brk_handler", "__die", "__lock_acquire",
     "lockdep_hardirqs_on_prepare", "check_noncircular", "validate_chain", "trace_hardirqs_on",
     "debug_show_all_locks", "check_preemption_disabled", "__might_resched", "arch_stack_walk",
@@ -19,9 +20,10 @@ const ONE_PER_ROW: &[&str] = &[
     "rcu_dump_cpu_stacks", "arch_trigger_cpumask_backtrace", "bad_page", "__pfx_down_read",
     "blocking_notifier_call_chain", "blocking_notifier_chain_register", "memory_notify",
     "call_netdevice_notifiers_info",
-    "__schedule", "wait_for_completion_timeout",
-    "__memcpy", "_copy_from_user", "__list_add_valid",
-    "entry_SYSCALL_64_after_hwframe", "gic_handle_irq", "el0t_64_sync_handler", "pgm_check_handler",
+    "__flush_work", "del_timer_sync", "kobject_uevent_env",
+    "__schedule", "wait_for_completion_timeout", "complete",
+    "__memcpy", "_copy_from_user", "__list_add_valid", "atomic_inc", "vsnprintf",
+    "entry_SYSCALL_64_after_hwframe", "gic_handle_irq", "el0t_64_sync_handler", "sys_write", "pgm_check_handler",
     "do_mem_abort", "__do_softirq", "hrtimer_interrupt",
     "kthread", "do_idle", "start_kernel",
 ];
@@ -33,6 +35,14 @@ fn every_row_matches_its_own_real_example_first() {
         let first = set().matches(ex).into_iter().next();
         assert_eq!(first, Some(i), "{ex:?} should match row {i} `{}` first", row.pattern);
         assert!(!row.why.is_empty(), "row {i} says why");
+    }
+}
+
+#[test]
+fn only_the_syscall_is_a_last_resort() {
+    assert!(is_last_resort("sys_rt_sigreturn") && is_last_resort("sys_ioctl"));
+    for f in ["do_syscall_64", "syscall_exit_to_user_mode", "mutex_lock", "ksm_memory_callback"] {
+        assert!(!is_last_resort(f), "{f}");
     }
 }
 
@@ -54,6 +64,10 @@ fn families_of_real_frames() {
         // The rest.
         ("preempt_schedule_irq", Sched), ("memset", Lib), ("sys_write", Entry), ("ext_int_handler", Entry),
         ("worker_thread", Thread),
+        // From syzkaller's list, seen in its corpus.
+        ("lock_downgrade", Lock), ("release_sock", Lock), ("hlock_class", Debug), ("iput", Alloc),
+        ("flush_workqueue", Work), ("cancel_work_sync", Work), ("queue_work_on", Work), ("invalid_op", Entry),
+        ("test_and_set_bit", Lib), ("device_del", Device), ("dev_err", Debug), ("__mod_timer", Work),
     ];
     for (f, fam) in cases {
         assert_eq!(family(f), Some(*fam), "{f}");
@@ -80,6 +94,9 @@ fn culprits_that_look_like_primitives_are_kept() {
         "setup_per_zone_wmarks",
         "lock_device_hotplug_sysfs",
         "sysfs_kf_write",
+        "perf_event_ctx_lock_nested",
+        "peer_remove_after_dead",
+        "input_event",
     ] {
         assert!(!is_skipped(f), "{f} is blamed, not skipped (family {:?})", family(f));
         assert_eq!(family(f), None, "{f}");
