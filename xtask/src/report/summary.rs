@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::compare::Comparison;
 use super::Results;
 
 pub fn table(results: &Results) -> String {
@@ -74,7 +75,7 @@ fn lockout_table(results: &Results) -> String {
     s
 }
 
-pub(super) fn summary_md(results: &Results) -> String {
+pub(super) fn summary_md(results: &Results, baseline: Option<(&str, &Comparison)>) -> String {
     let done = results.cells.len();
     let planned = done + results.not_run.len();
     let status = if results.in_progress {
@@ -91,6 +92,12 @@ pub(super) fn summary_md(results: &Results) -> String {
     s.push_str(
         "Open [index.html](index.html) in a browser for the grid, each cell's timeline and the lock cycles drawn.\n\n",
     );
+    // What changed since the baseline is the news of a nightly: before the table.
+    if let Some((name, cmp)) = baseline {
+        s.push_str("## Compared with the baseline\n\n");
+        s.push_str(&super::compare::text::markdown(cmp, name, "this run"));
+        s.push_str("\n## Cells\n\n");
+    }
     s.push_str(&table(results));
     s.push_str(&lockout_table(results));
     // Each distinct report once, with the cells it appeared in.

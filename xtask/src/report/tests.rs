@@ -150,22 +150,31 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     std::fs::rename(&s1, &m1).unwrap();
     std::fs::rename(&s2, &m2).unwrap();
     // Given in reverse order: the merge still comes out in plan order.
-    let all = merge(&root.join("merged"), &[m2.clone(), m1.clone()]).unwrap();
+    let all = merge(&root.join("merged"), &[m2.clone(), m1.clone()], None).unwrap();
     assert_eq!(all.cells.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ids);
     assert_eq!((all.outcome, all.missing.len()), (Outcome::Pass, 0));
     assert!(root.join("merged/arm64-prefix-cancel/console.log").exists());
-    let part = merge(&root.join("part"), std::slice::from_ref(&m1)).unwrap();
+    let part = merge(&root.join("part"), std::slice::from_ref(&m1), None).unwrap();
     assert_eq!(part.outcome, Outcome::Error);
     assert_eq!(
         part.missing,
         vec!["arm64-prefix-offline: no result from shard 2/2", "arm64-prefix-cancel: no result from shard 2/2"]
     );
     assert_eq!(part.not_run, vec!["arm64-prefix-offline", "arm64-prefix-cancel"]);
+    // Merged against a baseline (here the partial merge): summary.md and index.html say what changed.
+    let vs = merge(&root.join("vs"), &[m1.clone(), m2.clone()], Some(("last night", &part))).unwrap();
+    assert_eq!(vs.outcome, Outcome::Pass);
+    let md = std::fs::read_to_string(root.join("vs/summary.md")).unwrap();
+    assert!(md.contains("## Compared with the baseline\n\nOLD: last night — ERROR, 2 cells"), "{md}");
+    assert!(md.contains("| arm64-prefix-cancel | only in NEW | - → PASS |"), "{md}");
+    let html = std::fs::read_to_string(root.join("vs/index.html")).unwrap();
+    assert!(html.contains(r#"<table id="compare">"#) && html.contains("nothing got worse"), "{html}");
+    assert!(!std::fs::read_to_string(root.join("merged/index.html")).unwrap().contains("Compared with"));
     // A shard of another plan (another matrix) is refused, naming both folders.
     let mut other: Results = serde_json::from_slice(&std::fs::read(m2.join("results.json")).unwrap()).unwrap();
     other.plan.as_mut().unwrap().matrix_sha256 = "other".into();
     std::fs::write(m2.join("results.json"), serde_json::to_vec(&other).unwrap()).unwrap();
-    let e = merge(&root.join("mixed"), &[m1.clone(), m2.clone()]).unwrap_err().to_string();
+    let e = merge(&root.join("mixed"), &[m1.clone(), m2.clone()], None).unwrap_err().to_string();
     assert!(e.contains("different plans") && e.contains("s1") && e.contains("s2"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -277,12 +277,21 @@ fn reports_markup(r: &Results) -> Markup {
 }
 
 /// The run's page. `files`: the folder's own files to link (those that exist).
-pub fn page(r: &Results, meta: Option<&serde_json::Value>, files: &[&str]) -> Markup {
+pub fn page(
+    r: &Results,
+    meta: Option<&serde_json::Value>,
+    files: &[&str],
+    baseline: Option<(&str, &crate::report::compare::Comparison)>,
+) -> Markup {
     let g = layout(r);
     let body = html! {
         h1 { "ksm-hotremove-harness results" }
         (status_line(r))
         (metadata_markup(meta))
+        @if let Some((name, cmp)) = baseline {
+            h2 { "Compared with the baseline" }
+            (super::compare::section(cmp, name))
+        }
         h2 { "Matrix" }
         @if g.arches.is_empty() {
             p.note { "No cell has finished yet." }
@@ -379,7 +388,7 @@ mod tests {
         let g = layout(&r);
         assert_eq!(g.slots[0], vec![Slot::Ran(0), Slot::Empty]);
         assert_eq!(g.slots[1], vec![Slot::Empty, Slot::Pending("arm64-upstream-cancel".into())]);
-        let html = page(&r, None, &[]).into_string();
+        let html = page(&r, None, &[], None).into_string();
         assert!(html.contains("IN PROGRESS") && html.contains("PENDING"), "{html}");
         // One data-cell per planned cell, none for the holes.
         assert_eq!(html.matches("data-cell=").count(), 2);
@@ -389,7 +398,7 @@ mod tests {
     fn the_page_is_self_contained() {
         let r = results(&["s390x-rust-offline", "arm64-rust-offline"], &[], false);
         let meta = serde_json::json!({"command_line": ["xtask", "matrix"], "git": {"revision": "abc", "dirty": true}, "tools": {"make": "GNU Make 4.3"}});
-        let html = page(&r, Some(&meta), &["summary.md"]).into_string();
+        let html = page(&r, Some(&meta), &["summary.md"], None).into_string();
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("xtask matrix") && html.contains("uncommitted") && html.contains("GNU Make 4.3"));
         assert!(html.contains(r#"href="s390x-rust-offline/index.html""#));

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod cell;
+pub mod compare;
 pub mod grid;
 pub mod splat;
 pub mod timeline;
@@ -19,6 +20,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use crate::report::compare::Comparison;
 use crate::report::Results;
 use crate::verdict::Outcome;
 
@@ -27,7 +29,8 @@ pub const INDEX: &str = "index.html";
 
 /// Writes `index.html` into `dir` and one page into each cell's folder `dir/<id>/`.
 /// Called with every partial report too, so an interrupted run's pages say what finished.
-pub fn write(dir: &Path, results: &Results) -> Result<()> {
+/// `baseline`: what the run is compared with (its name, the comparison), a section of index.html.
+pub fn write(dir: &Path, results: &Results, baseline: Option<(&str, &Comparison)>) -> Result<()> {
     let meta = std::fs::read(dir.join("metadata.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
@@ -35,7 +38,7 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
         .into_iter()
         .filter(|f| dir.join(f).exists())
         .collect();
-    let index = grid::page(results, meta.as_ref(), &files);
+    let index = grid::page(results, meta.as_ref(), &files, baseline);
     crate::util::write_atomic(&dir.join(INDEX), index.into_string().as_bytes()).context("writing index.html")?;
     for c in &results.cells {
         // The page sits beside the cell's logs so its links are plain relative names; a merged
