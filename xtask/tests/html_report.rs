@@ -26,7 +26,12 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     let ids = cells();
     assert_eq!(index.matches("data-cell=").count(), ids.len());
-    assert!(std::fs::read_to_string(dir.join("summary.md")).unwrap().contains("[index.html](index.html)"));
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("[index.html](index.html)"));
+    // The header names both kernels of the run and where each came from.
+    for k in ["6.1: 6.1.192 — Debian linux-source-6.1", "6.12: 6.12.95 — Debian linux-source-6.12"] {
+        assert!(index.contains(&format!("<li>{k}")) && summary.contains(&format!("- {k}")), "{k}");
+    }
     for id in &ids {
         let page = std::fs::read_to_string(dir.join(id).join("index.html")).unwrap();
         assert!(page.contains(r#"id="timeline""#) && page.contains(r#"id="lockout-zoom""#), "{id}");

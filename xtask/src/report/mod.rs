@@ -20,7 +20,7 @@ mod junit;
 mod metadata;
 mod summary;
 
-pub use metadata::{write_metadata, write_reproduce};
+pub use metadata::{kernels_of, write_metadata, write_reproduce, KernelLine};
 pub use summary::table;
 
 pub const SCHEMA: u32 = 1;
@@ -149,8 +149,12 @@ pub fn write_compared(dir: &Path, results: &Results, baseline: Option<(&str, &Co
     };
     write("results.json", &serde_json::to_vec_pretty(&portable)?)?;
     write("junit.xml", junit::junit(results)?.as_bytes())?;
-    write("summary.md", summary::summary_md(results, baseline).as_bytes())?;
-    crate::report::html::write(dir, results, baseline)
+    let meta = std::fs::read(dir.join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let kernels = metadata::kernels_of(meta.as_ref(), results);
+    write("summary.md", summary::summary_md(results, &kernels, baseline).as_bytes())?;
+    crate::report::html::write(dir, results, meta.as_ref(), baseline)
 }
 
 /// A results folder's results.json, or an error that says what the folder is not and what to
@@ -195,6 +199,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf], baseline: Option<(&str, &Results)>) -
     // Cells a shard planned but never finished because it was cut short (killed, interrupted).
     let mut unfinished: Vec<(String, PathBuf)> = Vec::new();
     let mut plan: Option<(Plan, PathBuf)> = None;
+    let mut metas: Vec<serde_json::Value> = Vec::new();
     for d in dirs {
         let r = load(d)?;
         if let Some(rp) = &r.plan {
@@ -234,10 +239,13 @@ pub fn merge(out: &Path, dirs: &[PathBuf], baseline: Option<(&str, &Results)>) -
             cells.retain(|x| x.id != c.id);
             cells.push(c);
         }
-        // The first shard's metadata stands for the merged run.
-        if !out.join("metadata.json").exists() {
-            let _ = std::fs::copy(d.join("metadata.json"), out.join("metadata.json"));
+        if let Some(m) = std::fs::read(d.join("metadata.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            metas.push(m);
         }
+    }
+    // The first shard's metadata stands for the merged run, with every shard's kernels.
+    if let Some(m) = metadata::merged(&metas) {
+        crate::util::write_atomic(&out.join("metadata.json"), &serde_json::to_vec_pretty(&m)?)?;
     }
     let ids: Vec<String> = cells.iter().map(|c| c.id.to_string()).collect();
     let reported = |id: &str| ids.iter().any(|c| c == id);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::compare::Comparison;
-use super::Results;
+use super::{KernelLine, Results};
 
 pub fn table(results: &Results) -> String {
     let mut s = String::from("| cell | verdict | expected | splat | fingerprint | KSM pages merged | blocks removed | time |\n|---|---|---|---|---|---|---|---|\n");
@@ -75,7 +75,7 @@ fn lockout_table(results: &Results) -> String {
     s
 }
 
-pub(super) fn summary_md(results: &Results, baseline: Option<(&str, &Comparison)>) -> String {
+pub(super) fn summary_md(results: &Results, kernels: &[KernelLine], baseline: Option<(&str, &Comparison)>) -> String {
     let done = results.cells.len();
     let planned = done + results.not_run.len();
     let status = if results.in_progress {
@@ -89,6 +89,15 @@ pub(super) fn summary_md(results: &Results, baseline: Option<(&str, &Comparison)
         "# ksm-hotremove-harness results\n\noutcome: {status}; started {}, updated {}\n\n",
         results.started, results.finished
     );
+    match kernels {
+        [] => {}
+        [one] => s.push_str(&format!("kernel: {one}\n\n")),
+        all => {
+            s.push_str("kernels:\n");
+            all.iter().for_each(|k| s.push_str(&format!("- {k}\n")));
+            s.push('\n');
+        }
+    }
     s.push_str(
         "Open [index.html](index.html) in a browser for the grid, each cell's timeline and the lock cycles drawn.\n\n",
     );

@@ -98,7 +98,11 @@ pub fn build_report(dir: &Path, swap: &[(&str, &str)], edit: impl Fn(&mut CellRe
     let meta = serde_json::json!({
         "schema": 1, "started": "2026-12-03T07:56:46Z", "command_line": ["target/debug/xtask", "matrix"],
         "host": {"uname": "Linux (test)", "cpus": 2}, "git": {"revision": "fixture", "dirty": false},
-        "kernel_source": {"version": "6.1.192", "origin": "real consoles from xtask/tests/fixtures/runs"},
+        // The two kernels of the matrix, as the runner records them (the consoles say these versions).
+        "kernels": [
+            {"name": "6.1", "version": "6.1.192", "origin": "Debian linux-source-6.1 (consoles in xtask/tests/fixtures/runs)"},
+            {"name": "6.12", "version": "6.12.95", "origin": "Debian linux-source-6.12 (consoles in xtask/tests/fixtures/runs)"},
+        ],
         "run": {"cells": ids, "matrix": "configs/matrix.yaml"}, "tools": {},
     });
     std::fs::write(dir.join("metadata.json"), serde_json::to_vec_pretty(&meta).unwrap()).unwrap();

@@ -213,7 +213,7 @@ fn str_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a serde_json:
     path.iter().try_fold(v, |v, k| v.get(k))
 }
 
-fn metadata_markup(meta: Option<&serde_json::Value>) -> Markup {
+fn metadata_markup(r: &Results, meta: Option<&serde_json::Value>) -> Markup {
     let Some(m) = meta else {
         return html! { p.note { "No metadata.json in this folder." } };
     };
@@ -237,7 +237,14 @@ fn metadata_markup(meta: Option<&serde_json::Value>) -> Markup {
         dl.meta {
             dt { "command" } dd { code { (cmd) } }
             dt { "git" } dd { code { (text(&["git", "revision"])) } @if dirty { " (with uncommitted changes)" } }
-            dt { "kernel source" } dd { (text(&["kernel_source", "version"])) " — " (text(&["kernel_source", "origin"])) }
+            dt { "kernels" }
+            dd {
+                @match crate::report::kernels_of(Some(m), r).as_slice() {
+                    [] => "-",
+                    [one] => (one),
+                    all => ul.kernels { @for k in all { li { (k) } } },
+                }
+            }
             dt { "host" } dd { (text(&["host", "uname"])) ", " (text(&["host", "cpus"])) " CPUs" }
             dt { "matrix" } dd { code { (text(&["run", "matrix"])) } }
         }
@@ -287,7 +294,7 @@ pub fn page(
     let body = html! {
         h1 { "ksm-hotremove-harness results" }
         (status_line(r))
-        (metadata_markup(meta))
+        (metadata_markup(r, meta))
         @if let Some((name, cmp)) = baseline {
             h2 { "Compared with the baseline" }
             (super::compare::section(cmp, name))
@@ -308,17 +315,19 @@ pub fn page(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::verdict::Outcome;
 
+    /// A run of PASS cells with these ids (`6.12-` in front: that kernel), nothing in them.
     pub(crate) fn results(ids: &[&str], not_run: &[&str], in_progress: bool) -> Results {
         let cells = ids
             .iter()
             .map(|id| {
-                let (a, v, s) = split_id(id).unwrap();
+                let (row, v, s) = split_id(id).unwrap();
+                let (kernel, arch) = row.split_once(' ').map_or((None, row.as_str()), |(k, a)| (Some(k), a));
                 serde_json::from_value::<CellResult>(serde_json::json!({
-                    "id": id, "arch": a, "variant": v, "scenario": s, "expectation": "clean",
+                    "id": id, "kernel": kernel, "arch": arch, "variant": v, "scenario": s, "expectation": "clean",
                     "verdict": { "outcome": "PASS", "reason": "r", "checks": [] },
                     "findings": { "findings": [], "lines": 0, "lockdep_turned_off": false },
                     "guest": crate::vm::markers::GuestReport::default(),
