@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::ResultsDir;
+use crate::report::compare::text::Rows;
 use crate::report::{self, compare};
 use crate::verdict::Outcome;
 
@@ -81,7 +82,7 @@ fn merge(a: Merge) -> Result<i32> {
     let r = report::merge(&out, &a.dirs, baseline.as_ref().map(|(n, b)| (n.as_str(), b)))?;
     println!("{}", report::table(&r));
     if let Some((n, b)) = &baseline {
-        println!("{}", compare::text::markdown(&compare::compare(b, &r), n, &name(&out)));
+        println!("{}", compare::text::markdown(&compare::compare(b, &r), n, &name(&out), Rows::Changed));
     }
     println!("outcome: {}   merged report: {}", r.outcome.name(), out.display());
     Ok(if r.outcome == Outcome::Pass { 0 } else { 1 })
@@ -93,7 +94,7 @@ fn compare(a: Compare) -> Result<i32> {
     if a.format == "json" {
         println!("{}", serde_json::to_string_pretty(&c)?);
     } else {
-        print!("{}", compare::text::markdown(&c, &name(&a.old), &name(&a.new)));
+        print!("{}", compare::text::markdown(&c, &name(&a.old), &name(&a.new), Rows::All));
     }
     Ok(if c.worse() { 1 } else { 0 })
 }

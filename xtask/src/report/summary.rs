@@ -104,7 +104,7 @@ pub(super) fn summary_md(results: &Results, kernels: &[KernelLine], baseline: Op
     // What changed since the baseline is the news of a nightly: before the table.
     if let Some((name, cmp)) = baseline {
         s.push_str("## Compared with the baseline\n\n");
-        s.push_str(&super::compare::text::markdown(cmp, name, "this run"));
+        s.push_str(&super::compare::text::markdown(cmp, name, "this run", super::compare::text::Rows::Changed));
         s.push_str("\n## Cells\n\n");
     }
     s.push_str(&table(results));

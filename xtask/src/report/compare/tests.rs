@@ -159,7 +159,7 @@ fn cells_on_one_side_only_and_cells_missing() {
     assert_eq!(row("s390x-added-offline").new_reports.len(), 1);
     assert_eq!(row("s390x-added-cancel").worse, vec![Worse::Outcome]);
     assert!(c.worse() && c.new.partial && !c.old.partial);
-    let md = text::markdown(&c, "old/", "new/");
+    let md = text::markdown(&c, "old/", "new/", text::Rows::All);
     assert!(md.starts_with("OLD: old/ — PASS, 3 cells"), "{md}");
     assert!(md.contains("**WORSE: 3 cells"), "{md}");
     // Worse rows first.
@@ -171,14 +171,21 @@ fn cells_on_one_side_only_and_cells_missing() {
 fn the_markdown_names_the_cell_its_change_and_its_new_fingerprint() {
     let old = results(vec![cell(ID, Outcome::Pass, &[], 20.0)], None, &[]);
     let new = results(vec![cell(ID, Outcome::Fail, &["f00d"], 40.0)], None, &[]);
-    let md = text::markdown(&compare(&old, &new), "a", "b");
+    let md = text::markdown(&compare(&old, &new), "a", "b", text::Rows::All);
     let row = md.lines().find(|l| l.starts_with(&format!("| {ID} "))).unwrap();
     assert_eq!(
         row,
         "| s390x-upstream-offline | WORSE | PASS → FAIL | new `f00d` report f00d | 20 s → 40 s (+100 %) | outcome, new kernel report |"
     );
-    let same = text::markdown(&compare(&old, &old), "a", "a");
-    assert!(same.contains("**nothing got worse (0 better, 1 same,"), "{same}");
+    let same = compare(&old, &old);
+    let all = text::markdown(&same, "a", "a", text::Rows::All);
+    assert!(
+        all.contains("**nothing got worse (0 better, 1 same,") && all.contains(&format!("| {ID} | same |")),
+        "{all}"
+    );
+    // In a report that has its own row per cell, unchanged cells are counted, not repeated.
+    let changed = text::markdown(&same, "a", "a", text::Rows::Changed);
+    assert!(!changed.contains("| cell |") && changed.contains("\nThe one cell: the same outcome,"), "{changed}");
 }
 
 #[test]

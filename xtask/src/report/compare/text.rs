@@ -108,11 +108,37 @@ fn reports_md(c: &CellDiff) -> String {
     }
 }
 
+/// What the rows left out have in common.
+pub fn unchanged_words(hidden: usize, all: usize) -> String {
+    let who = match (hidden, hidden == all) {
+        (1, true) => "The one cell".to_string(),
+        (n, true) => format!("All {n} cells"),
+        (1, false) => "1 other cell".to_string(),
+        (n, false) => format!("{n} other cells"),
+    };
+    format!("{who}: the same outcome, the same kernel reports, a time within {:.0} %", TIME_CHANGE * 100.0)
+}
+
+/// Which cells get a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rows {
+    /// Every cell: `report compare`, where the rows are all there is.
+    All,
+    /// Only cells with something to say: a report that has its own row per cell already.
+    Changed,
+}
+
 /// The whole comparison: both runs, the headline, a row per cell, what "worse" means.
-pub fn markdown(c: &Comparison, old: &str, new: &str) -> String {
+pub fn markdown(c: &Comparison, old: &str, new: &str, rows: Rows) -> String {
     let mut s = format!("OLD: {}\nNEW: {}\n\n**{}**\n\n", side(old, &c.old), side(new, &c.new), headline(c));
-    s.push_str("| cell | change | outcome | kernel reports (fingerprint, title) | time | why worse |\n|---|---|---|---|---|---|\n");
-    for d in ordered(c) {
+    let shown: Vec<&CellDiff> = ordered(c).into_iter().filter(|d| rows == Rows::All || !d.unchanged()).collect();
+    if !shown.is_empty() {
+        s.push_str(
+            "| cell | change | outcome | kernel reports (fingerprint, title) | time | why worse |\n|---|---|---|---|---|---|\n",
+        );
+    }
+    let hidden = c.cells.len() - shown.len();
+    for d in shown {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             d.id,
@@ -122,6 +148,9 @@ pub fn markdown(c: &Comparison, old: &str, new: &str) -> String {
             time_words(d),
             if d.worse.is_empty() { "-".into() } else { worse_words(&d.worse) }
         ));
+    }
+    if hidden > 0 {
+        s.push_str(&format!("\n{}.\n", unchanged_words(hidden, c.cells.len())));
     }
     s.push_str(&format!(
         "\nWorse is a more severe outcome (FAIL > TIMEOUT > ERROR > INCONCLUSIVE > PASS), a kernel report \

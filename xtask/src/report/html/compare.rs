@@ -1,5 +1,5 @@
-//! The run's page compared with a baseline run (`report merge --baseline OLD`): the same rows
-//! `report compare` prints, worse first, each cell that this run has linking to its page.
+//! The run's page compared with a baseline run (`report merge --baseline OLD`): the rows
+//! `report compare` prints for the cells that changed, worse first, each linking to its page.
 
 use maud::{html, Markup};
 
@@ -23,6 +23,8 @@ pub fn section(c: &Comparison, baseline: &str) -> Markup {
     let reports = |word: &'static str, rs: &[crate::report::compare::Report]| {
         html! { @for r in rs { div { (word) " " code { (r.fingerprint) } " " (r.title) } } }
     };
+    // The grid below has a place per cell: only the cells with something to say get a row.
+    let changed: Vec<&CellDiff> = text::ordered(c).into_iter().filter(|d| !d.unchanged()).collect();
     html! {
         p.status { strong { (text::headline(c)) } }
         p.note {
@@ -31,9 +33,10 @@ pub fn section(c: &Comparison, baseline: &str) -> Markup {
             "report the cell did not have, a planned cell without a result, or a new cell that did not pass; times that "
             "moved by more than " (format!("{:.0}", crate::report::compare::TIME_CHANGE * 100.0)) " % are listed, not worse."
         }
+        @if !changed.is_empty() {
         table #compare {
             tr { th { "cell" } th { "change" } th { "outcome" } th { "kernel reports" } th { "time" } th { "why worse" } }
-            @for d in text::ordered(c) {
+            @for d in &changed {
                 tr {
                     td {
                         @if d.new.is_some() { a href=(cell_href(&d.id)) { (d.id) } } @else { (d.id) }
@@ -49,6 +52,10 @@ pub fn section(c: &Comparison, baseline: &str) -> Markup {
                     td { @if !d.worse.is_empty() { (text::worse_words(&d.worse)) } }
                 }
             }
+        }
+        }
+        @if changed.len() < c.cells.len() {
+            p.note { (text::unchanged_words(c.cells.len() - changed.len(), c.cells.len())) "; each has its place in the grid below." }
         }
     }
 }

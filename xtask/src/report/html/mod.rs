@@ -172,7 +172,7 @@ figcaption { color: var(--muted); font-size: 12.5px; margin-top: 2px; }
 nav.top { font-size: 13px; margin-bottom: 4px; } .links a { margin-right: 12px; }
 .missing { color: var(--muted); margin-right: 12px; text-decoration: line-through; }
 .scenario { display: grid; grid-template-columns: repeat(2, max-content); gap: 0 40px; }
-ul.kernels { margin: 0; padding-left: 18px; }
+ul.kernels { margin: 0; padding-left: 18px; } #compare td:first-child, #compare td.num { white-space: nowrap; }
 ol.frames { columns: 2; font-size: 12.5px; } ol.frames li { break-inside: avoid; }
 table.decoded { font-size: 12.5px; border-collapse: collapse; } table.decoded td { padding: 1px 14px 1px 0;
   vertical-align: top; border-bottom: 1px solid #eee; } table.decoded tr.head td { padding-top: 10px; font-weight: 700; }
