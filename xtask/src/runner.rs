@@ -41,7 +41,7 @@ pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report:
     let run = serde_json::json!({ "cells": ids, "matrix": o.matrix, "cache": o.cache.root() });
     // Before anything that can fail or take long (resolving, even extracting, the sources): a
     // run killed at any point leaves a folder that says what it was and merges as unfinished.
-    report::write_metadata(dir, &repo, None, run.clone())?;
+    report::write_metadata(dir, &repo, &[], run.clone())?;
     let mut empty = results_of(&started, &cells, vec![], false, plan);
     empty.in_progress = true;
     report::write(dir, &empty)?;
@@ -52,7 +52,14 @@ pub fn run_planned(o: &Options, m: &MatrixFile, cells: Vec<Cell>, plan: &report:
             sources.insert(c.kernel.source.clone(), kernel::resolve_source(&o.cache, &c.kernel.source)?);
         }
     }
-    report::write_metadata(dir, &repo, sources.values().next(), run)?;
+    // Every kernel by its name on the kernel axis, in plan order: the report names them all.
+    let mut kernels: Vec<(Option<&str>, &KernelSource)> = Vec::new();
+    for c in &cells {
+        if !kernels.iter().any(|(n, _)| *n == c.kernel.name.as_deref()) {
+            kernels.push((c.kernel.name.as_deref(), &sources[&c.kernel.source]));
+        }
+    }
+    report::write_metadata(dir, &repo, &kernels, run)?;
     let progress = Progress::new();
     for src in sources.values() {
         progress.println(&format!("kernel {} ({})", src.version, src.origin));

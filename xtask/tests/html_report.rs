@@ -4,121 +4,18 @@
 //! timeline, the prefix cells their lock cycle, no dead link, no console message. The folder is
 //! kept under cargo's target tmp dir (the path is printed) with the browser's screenshots.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use xtask::arch::MemoryMode;
-use xtask::console;
-use xtask::kernel::decode;
-use xtask::lockout;
-use xtask::matrix;
+use real_run::{build_report, cells, decoded};
 use xtask::report::html::browser;
-use xtask::report::CellResult;
-use xtask::report::{self, Results};
-use xtask::verdict::{self, HostFacts, Outcome};
-use xtask::vm::markers;
+use xtask::verdict::Outcome;
 
-/// Every cell of the repo's matrix, in plan order: each has a real console under
-/// tests/fixtures/runs/, so a cell added to the matrix without one fails here.
-fn cells() -> Vec<String> {
-    let m = matrix::load(&matrix::default_path(&xtask::paths::repo_root())).unwrap();
-    matrix::plan(&m, &[], &[]).iter().map(|c| c.id().to_string()).collect()
-}
-
-/// A cell as the runner records it, from a real console: analysis, guest report, lockout
-/// evidence and the verdict all computed the way `runner::run_cell` does.
-fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str) -> CellResult {
-    let fixture =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{id}.console.log"));
-    let text = String::from_utf8_lossy(&std::fs::read(&fixture).unwrap()).into_owned();
-    let plan_cell = matrix::plan(m, &[], &[]).into_iter().find(|c| c.id().to_string() == id).expect("a plan cell");
-    let (arch, scenario) = (plan_cell.arch, plan_cell.scenario);
-    let variant = &plan_cell.variant;
-    let expectation = plan_cell.expectation.clone();
-    let analysis = console::analyze_bytes(text.as_bytes());
-    let guest = markers::summarize(&markers::parse(&text));
-    let ev = lockout::analyze(&guest.trace, &variant.must_call);
-    let dimm = arch.machine().memory == MemoryMode::DimmHotplug;
-    let host =
-        HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() };
-    let v = verdict::judge(&verdict::Inputs {
-        expectation: &expectation,
-        scenario,
-        analysis: &analysis,
-        guest: &guest,
-        host: &host,
-        boot_line: variant.boot_line.as_deref(),
-        boot_line_seen: variant.boot_line.as_deref().is_some_and(|l| text.contains(l)),
-        known: &[],
-        today: "2026-12-03",
-        cell: id,
-        lockout: Some(&ev),
-        must_call: &variant.must_call,
-        selftests: None,
-    });
-    let cdir = dir.join(id);
-    std::fs::create_dir_all(&cdir).unwrap();
-    std::fs::write(cdir.join("console.log"), &text).unwrap();
-    let c = CellResult {
-        id: plan_cell.id(),
-        expectation,
-        verdict: v,
-        findings: analysis,
-        guest,
-        lockout: Some(ev),
-        host,
-        // Host stage times are not in a console: these are the ones a warm run measures.
-        stages: vec![("build".into(), 7.8), ("image".into(), 0.17), ("boot".into(), 17.2), ("analyze".into(), 0.02)],
-        kernel_rebuilt: Some(false),
-        decoded: decoded(id),
-        selftests: None,
-        dir: cdir.clone(),
-    };
-    std::fs::write(cdir.join("cell.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
-    c
-}
-
-/// The frames as `--debug-info` decodes them, for the cells with a real faddr2line output (run
-/// with the vmlinux of a reduced-DWARF build of the same kernel; -g leaves the code alone, so
-/// the offsets are the console's).
-fn decoded(id: &str) -> Option<decode::Decoded> {
-    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faddr2line").join(format!("{id}.txt"));
-    let text = std::fs::read_to_string(f).ok()?;
-    Some(decode::Decoded { vmlinux: "vmlinux".into(), frames: decode::parse_output(&text), error: None })
-}
-
-fn build_report(dir: &Path) -> Results {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).unwrap();
-    let m = matrix::load(&matrix::default_path(&xtask::paths::repo_root())).unwrap();
-    let ids = cells();
-    let cells: Vec<CellResult> = ids.iter().map(|id| cell(&m, dir, id)).collect();
-    let meta = serde_json::json!({
-        "schema": 1, "started": "2026-12-03T07:56:46Z", "command_line": ["target/debug/xtask", "matrix"],
-        "host": {"uname": "Linux (test)", "cpus": 2}, "git": {"revision": "fixture", "dirty": false},
-        "kernel_source": {"version": "6.1.192", "origin": "real consoles from xtask/tests/fixtures/runs"},
-        "run": {"cells": ids, "matrix": "configs/matrix.yaml"}, "tools": {},
-    });
-    std::fs::write(dir.join("metadata.json"), serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
-    let r = Results {
-        schema: report::SCHEMA,
-        started: "2026-12-03T07:56:46Z".into(),
-        finished: "2026-12-03T08:01:30Z".into(),
-        interrupted: false,
-        in_progress: false,
-        outcome: xtask::report::outcome_of(&cells),
-        not_run: vec![],
-        cells,
-        plan: None,
-        missing: vec![],
-    };
-    report::write(dir, &r).unwrap();
-    r
-}
+mod real_run;
 
 #[test]
 fn the_report_of_a_real_matrix_renders_in_a_browser() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-report");
-    let r = build_report(&dir);
+    let r = build_report(&dir, &[], |_| {});
     assert!(
         r.cells.iter().all(|c| c.verdict.outcome == Outcome::Pass),
         "{:?}",
@@ -129,7 +26,12 @@ fn the_report_of_a_real_matrix_renders_in_a_browser() {
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     let ids = cells();
     assert_eq!(index.matches("data-cell=").count(), ids.len());
-    assert!(std::fs::read_to_string(dir.join("summary.md")).unwrap().contains("[index.html](index.html)"));
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("[index.html](index.html)"));
+    // The header names both kernels of the run and where each came from.
+    for k in ["6.1: 6.1.192 — Debian linux-source-6.1", "6.12: 6.12.95 — Debian linux-source-6.12"] {
+        assert!(index.contains(&format!("<li>{k}")) && summary.contains(&format!("- {k}")), "{k}");
+    }
     for id in &ids {
         let page = std::fs::read_to_string(dir.join(id).join("index.html")).unwrap();
         assert!(page.contains(r#"id="timeline""#) && page.contains(r#"id="lockout-zoom""#), "{id}");

@@ -240,7 +240,7 @@ fn killed_mid_boot(o: &Options, dir: &Path) -> Result<Vec<Check>> {
     // The killed run's folder: a valid results.json in progress, which merges as unfinished.
     let merged = dir.join("merged");
     let partial = only_results(&first);
-    let merge = partial.as_ref().ok().map(|(d, _)| crate::report::merge(&merged, std::slice::from_ref(d)));
+    let merge = partial.as_ref().ok().map(|(d, _)| crate::report::merge(&merged, std::slice::from_ref(d), None));
     let detail = match (&partial, &merge) {
         (Err(e), _) => format!("{e:#}"),
         (Ok(_), Some(Ok(r))) => format!("merge: {} ({})", r.outcome.name(), r.missing.join("; ")),

@@ -80,7 +80,7 @@ impl Test {
             std::fs::rename(d, &to).with_context(|| format!("moving {} to {}", d.display(), to.display()))?;
             moved.push(to);
         }
-        let r = report::merge(&dir, &moved)?;
+        let r = report::merge(&dir, &moved, None)?;
         let (rehearsal_ok, rehearsal_line) = missing_shard_check(&away, &moved, &shard_cells)?;
         println!("{}", report::table(&r));
         let merged: Vec<CellId> = r.cells.iter().map(|c| c.id.clone()).collect();
@@ -294,7 +294,7 @@ fn missing_shard_check(
     let (Some(last), true) = (shard_cells.last(), moved.len() >= 2) else {
         return Ok((true, "SKIPPED: fewer than two shards".into()));
     };
-    let partial = report::merge(&away.join("merged-without-last-shard"), &moved[..moved.len() - 1])?;
+    let partial = report::merge(&away.join("merged-without-last-shard"), &moved[..moved.len() - 1], None)?;
     let named: Vec<&str> = partial.missing.iter().filter_map(|m| m.split(':').next()).collect();
     let want: Vec<&str> = last.iter().map(String::as_str).collect();
     let ok = partial.outcome != Outcome::Pass && named == want;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
+use serde_json::Value;
 use xshell::cmd;
 
 use super::SCHEMA;
@@ -18,11 +19,12 @@ fn tool_version(cmd: &str, arg: &str) -> String {
 }
 
 /// Written before anything runs, so even a killed run says what it was: first with the
-/// kernel source still unresolved (`src` None), again once it is.
+/// kernel sources still unresolved (`kernels` empty), again once they are: each kernel of the
+/// run by its name on the matrix's kernel axis (None without one) and its source.
 pub fn write_metadata(
     dir: &Path,
     repo: &Path,
-    src: Option<&crate::kernel::KernelSource>,
+    kernels: &[(Option<&str>, &crate::kernel::KernelSource)],
     extra: serde_json::Value,
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -54,12 +56,89 @@ pub fn write_metadata(
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         },
         "tools": tools,
-        "kernel_source": src.map(|src| serde_json::json!({ "id": src.id, "version": src.version, "origin": src.origin, "path": src.pristine })),
+        "kernels": kernels.iter().map(|(name, src)| serde_json::json!({
+            "name": name, "id": src.id, "version": src.version, "origin": src.origin, "path": src.pristine,
+        })).collect::<Vec<_>>(),
         "git": { "revision": git(&["rev-parse", "HEAD"]).trim(), "dirty": !git(&["status", "--porcelain"]).trim().is_empty() },
         "run": extra,
     });
     crate::util::write_atomic(&dir.join("metadata.json"), &serde_json::to_vec_pretty(&meta)?)?;
     Ok(())
+}
+
+/// A kernel of the run as the report header names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelLine {
+    /// On the matrix's kernel axis (`6.12`); None in a single-kernel matrix.
+    pub name: Option<String>,
+    /// `6.12.95 — Debian linux-source-6.12 (...)`, or that metadata.json does not say.
+    pub source: String,
+}
+
+impl std::fmt::Display for KernelLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "{n}: {}", self.source),
+            None => f.write_str(&self.source),
+        }
+    }
+}
+
+/// The kernel entries of a metadata.json: its `kernels`, or the one `kernel_source` that
+/// folders of older harness versions (and a run killed before resolving) have.
+pub fn kernel_entries(meta: &Value) -> Vec<Value> {
+    match (meta.get("kernels").and_then(Value::as_array), meta.get("kernel_source")) {
+        (Some(k), _) => k.clone(),
+        (None, Some(v)) if v.is_object() => vec![v.clone()],
+        _ => vec![],
+    }
+}
+
+/// Every kernel of the run with its source: those metadata.json names, then any kernel a cell
+/// ran that it does not (a shard's metadata merged from a folder that lacked it). Pure.
+pub fn kernels_of(meta: Option<&Value>, results: &super::Results) -> Vec<KernelLine> {
+    let word = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+    let mut out: Vec<KernelLine> = meta
+        .map(kernel_entries)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| KernelLine {
+            name: e.get("name").and_then(Value::as_str).map(String::from),
+            source: format!("{} — {}", word(e, "version"), word(e, "origin")),
+        })
+        .collect();
+    for c in &results.cells {
+        if out.iter().any(|l| l.name == c.id.kernel) {
+            continue;
+        }
+        // An older folder's one unnamed entry: the kernel whose version series it is (`6.1`
+        // for 6.1.192).
+        let series = |l: &KernelLine| {
+            c.id.kernel.as_ref().is_some_and(|k| l.name.is_none() && l.source.starts_with(&format!("{k}.")))
+        };
+        match out.iter_mut().find(|l| series(l)) {
+            Some(l) => l.name = c.id.kernel.clone(),
+            None => out
+                .push(KernelLine { name: c.id.kernel.clone(), source: "source not recorded in metadata.json".into() }),
+        }
+    }
+    out
+}
+
+/// The metadata.json of a merged folder: the first shard's, naming the kernels of every shard
+/// (each shard of the nightly runs one cell, so one kernel).
+pub fn merged(metas: &[Value]) -> Option<Value> {
+    let mut first = metas.first()?.clone();
+    let mut kernels: Vec<Value> = Vec::new();
+    for k in metas.iter().flat_map(kernel_entries) {
+        if !kernels.contains(&k) {
+            kernels.push(k);
+        }
+    }
+    let o = first.as_object_mut()?;
+    o.remove("kernel_source");
+    o.insert("kernels".into(), Value::Array(kernels));
+    Some(first)
 }
 
 /// `reproduce.sh` in the cell's folder: reruns exactly this cell from the repository `repo`.

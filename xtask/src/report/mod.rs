@@ -10,16 +10,18 @@ use serde::{Deserialize, Serialize};
 use crate::console::{Analysis, Finding};
 use crate::lockout::Evidence;
 use crate::matrix::{CellId, Expectation};
+use crate::report::compare::Comparison;
 use crate::verdict::{HostFacts, Outcome, Verdict};
 use crate::vm::markers::GuestReport;
 
+pub mod compare;
 pub mod html;
 mod junit;
 mod metadata;
 pub mod parity;
 mod summary;
 
-pub use metadata::{write_metadata, write_reproduce};
+pub use metadata::{kernels_of, write_metadata, write_reproduce, KernelLine};
 pub use summary::table;
 
 pub const SCHEMA: u32 = 1;
@@ -131,6 +133,12 @@ pub fn excerpts(c: &CellResult, keep: impl Fn(&Finding) -> bool) -> Vec<(usize, 
 }
 
 pub fn write(dir: &Path, results: &Results) -> Result<()> {
+    write_compared(dir, results, None)
+}
+
+/// [`write`], and with `baseline` (what it is called, the comparison with it) the comparison
+/// as a section of summary.md and index.html.
+pub fn write_compared(dir: &Path, results: &Results, baseline: Option<(&str, &Comparison)>) -> Result<()> {
     // Every path inside results.json relative to its folder: a folder downloaded or moved
     // anywhere (a CI shard) still merges.
     let mut portable = results.clone();
@@ -145,13 +153,49 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
     };
     write("results.json", &serde_json::to_vec_pretty(&portable)?)?;
     write("junit.xml", junit::junit(results)?.as_bytes())?;
-    write("summary.md", summary::summary_md(results).as_bytes())?;
-    crate::report::html::write(dir, results)
+    let meta = std::fs::read(dir.join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let kernels = metadata::kernels_of(meta.as_ref(), results);
+    write("summary.md", summary::summary_md(results, &kernels, baseline).as_bytes())?;
+    crate::report::html::write(dir, results, meta.as_ref(), baseline)
+}
+
+/// A results folder's results.json, or an error that says what the folder is not and what to
+/// give instead (these come from a person's command line or a CI artifact path).
+pub fn load(dir: &Path) -> Result<Results> {
+    let p = dir.join("results.json");
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a folder: give a results folder (results/<stamp>-<command>, as a run prints it)",
+            dir.display()
+        );
+    }
+    let bytes = std::fs::read(&p).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a results folder: no {} ({e}); give the folder a run printed as 'results in ...' \
+             (a CI shard's is <artifact>/<stamp>-matrix)",
+            dir.display(),
+            p.display()
+        )
+    })?;
+    let r: Results = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} does not read as a results.json of this harness (schema {SCHEMA}): written by another \
+             version, or damaged? Give folders this version wrote",
+            p.display()
+        )
+    })?;
+    if r.schema != SCHEMA {
+        anyhow::bail!("{} is of schema {}; this harness reads schema {SCHEMA}", p.display(), r.schema);
+    }
+    Ok(r)
 }
 
 /// `report merge`: several result folders (shards) into one, cells copied in. Shards must come
-/// from one plan; every planned cell that no shard reported is listed as missing.
-pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
+/// from one plan; every planned cell that no shard reported is listed as missing. With
+/// `baseline` (its name, its results) the merged report also shows what changed since.
+pub fn merge(out: &Path, dirs: &[PathBuf], baseline: Option<(&str, &Results)>) -> Result<Results> {
     std::fs::create_dir_all(out)?;
     let mut cells: Vec<CellResult> = Vec::new();
     let (mut started, mut finished, mut interrupted) = (String::new(), String::new(), false);
@@ -159,11 +203,9 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
     // Cells a shard planned but never finished because it was cut short (killed, interrupted).
     let mut unfinished: Vec<(String, PathBuf)> = Vec::new();
     let mut plan: Option<(Plan, PathBuf)> = None;
+    let mut metas: Vec<serde_json::Value> = Vec::new();
     for d in dirs {
-        let p = d.join("results.json");
-        let r: Results =
-            serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)
-                .with_context(|| format!("{} is not a results.json of schema {SCHEMA}", p.display()))?;
+        let r = load(d)?;
         if let Some(rp) = &r.plan {
             match &plan {
                 None => plan = Some((rp.clone(), d.clone())),
@@ -201,10 +243,13 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
             cells.retain(|x| x.id != c.id);
             cells.push(c);
         }
-        // The first shard's metadata stands for the merged run.
-        if !out.join("metadata.json").exists() {
-            let _ = std::fs::copy(d.join("metadata.json"), out.join("metadata.json"));
+        if let Some(m) = std::fs::read(d.join("metadata.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            metas.push(m);
         }
+    }
+    // The first shard's metadata stands for the merged run, with every shard's kernels.
+    if let Some(m) = metadata::merged(&metas) {
+        crate::util::write_atomic(&out.join("metadata.json"), &serde_json::to_vec_pretty(&m)?)?;
     }
     let ids: Vec<String> = cells.iter().map(|c| c.id.to_string()).collect();
     let reported = |id: &str| ids.iter().any(|c| c == id);
@@ -244,7 +289,8 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Results> {
         plan: plan.map(|(p, _)| Plan { part: "merged".into(), ..p }),
         missing,
     };
-    write(out, &r)?;
+    let cmp = baseline.map(|(name, old)| (name, compare::compare(old, &r)));
+    write_compared(out, &r, cmp.as_ref().map(|(name, c)| (*name, c)))?;
     Ok(r)
 }
 

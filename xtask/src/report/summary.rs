@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::Results;
+use super::compare::Comparison;
+use super::{KernelLine, Results};
 
 pub fn table(results: &Results) -> String {
     let mut s = String::from("| cell | verdict | expected | splat | fingerprint | KSM pages merged | blocks removed | time |\n|---|---|---|---|---|---|---|---|\n");
@@ -74,7 +75,7 @@ fn lockout_table(results: &Results) -> String {
     s
 }
 
-pub(super) fn summary_md(results: &Results) -> String {
+pub(super) fn summary_md(results: &Results, kernels: &[KernelLine], baseline: Option<(&str, &Comparison)>) -> String {
     let done = results.cells.len();
     let planned = done + results.not_run.len();
     let status = if results.in_progress {
@@ -88,9 +89,24 @@ pub(super) fn summary_md(results: &Results) -> String {
         "# ksm-hotremove-harness results\n\noutcome: {status}; started {}, updated {}\n\n",
         results.started, results.finished
     );
+    match kernels {
+        [] => {}
+        [one] => s.push_str(&format!("kernel: {one}\n\n")),
+        all => {
+            s.push_str("kernels:\n");
+            all.iter().for_each(|k| s.push_str(&format!("- {k}\n")));
+            s.push('\n');
+        }
+    }
     s.push_str(
         "Open [index.html](index.html) in a browser for the grid, each cell's timeline and the lock cycles drawn.\n\n",
     );
+    // What changed since the baseline is the news of a nightly: before the table.
+    if let Some((name, cmp)) = baseline {
+        s.push_str("## Compared with the baseline\n\n");
+        s.push_str(&super::compare::text::markdown(cmp, name, "this run", super::compare::text::Rows::Changed));
+        s.push_str("\n## Cells\n\n");
+    }
     s.push_str(&table(results));
     s.push_str(&lockout_table(results));
     // Each distinct report once, with the cells it appeared in.

@@ -124,6 +124,9 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
             plan: Some(plan(&format!("shard {i}/2"))),
             missing: vec![],
         };
+        // Each shard resolved only its own kernel.
+        let meta = serde_json::json!({"kernels": [{"name": null, "version": format!("6.{i}.0"), "origin": format!("shard {i}'s")}]});
+        std::fs::write(here.join("metadata.json"), meta.to_string()).unwrap();
         write(&here, &r).unwrap();
         here
     };
@@ -151,22 +154,34 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     std::fs::rename(&s1, &m1).unwrap();
     std::fs::rename(&s2, &m2).unwrap();
     // Given in reverse order: the merge still comes out in plan order.
-    let all = merge(&root.join("merged"), &[m2.clone(), m1.clone()]).unwrap();
+    let all = merge(&root.join("merged"), &[m2.clone(), m1.clone()], None).unwrap();
     assert_eq!(all.cells.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ids);
     assert_eq!((all.outcome, all.missing.len()), (Outcome::Pass, 0));
+    // The merged header names the kernels of every shard, not only the first's.
+    let md = std::fs::read_to_string(root.join("merged/summary.md")).unwrap();
+    assert!(md.contains("kernels:\n- 6.2.0 — shard 2's\n- 6.1.0 — shard 1's\n"), "{md}");
     assert!(root.join("merged/arm64-prefix-cancel/console.log").exists());
-    let part = merge(&root.join("part"), std::slice::from_ref(&m1)).unwrap();
+    let part = merge(&root.join("part"), std::slice::from_ref(&m1), None).unwrap();
     assert_eq!(part.outcome, Outcome::Error);
     assert_eq!(
         part.missing,
         vec!["arm64-prefix-offline: no result from shard 2/2", "arm64-prefix-cancel: no result from shard 2/2"]
     );
     assert_eq!(part.not_run, vec!["arm64-prefix-offline", "arm64-prefix-cancel"]);
+    // Merged against a baseline (here the partial merge): summary.md and index.html say what changed.
+    let vs = merge(&root.join("vs"), &[m1.clone(), m2.clone()], Some(("last night", &part))).unwrap();
+    assert_eq!(vs.outcome, Outcome::Pass);
+    let md = std::fs::read_to_string(root.join("vs/summary.md")).unwrap();
+    assert!(md.contains("## Compared with the baseline\n\nOLD: last night — ERROR, 2 cells"), "{md}");
+    assert!(md.contains("| arm64-prefix-cancel | only in NEW | - → PASS |"), "{md}");
+    let html = std::fs::read_to_string(root.join("vs/index.html")).unwrap();
+    assert!(html.contains(r#"<table id="compare">"#) && html.contains("nothing got worse"), "{html}");
+    assert!(!std::fs::read_to_string(root.join("merged/index.html")).unwrap().contains("Compared with"));
     // A shard of another plan (another matrix) is refused, naming both folders.
     let mut other: Results = serde_json::from_slice(&std::fs::read(m2.join("results.json")).unwrap()).unwrap();
     other.plan.as_mut().unwrap().matrix_sha256 = "other".into();
     std::fs::write(m2.join("results.json"), serde_json::to_vec(&other).unwrap()).unwrap();
-    let e = merge(&root.join("mixed"), &[m1.clone(), m2.clone()]).unwrap_err().to_string();
+    let e = merge(&root.join("mixed"), &[m1.clone(), m2.clone()], None).unwrap_err().to_string();
     assert!(e.contains("different plans") && e.contains("s1") && e.contains("s2"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -195,4 +210,45 @@ fn reproduce_sh_makes_an_ad_hoc_cell_again() {
         "cargo xtask run --arch s390x --kernel 6.12 --variant upstream --patch /tmp/my fix.patch --scenario cancel --mib 16 \
          --expect splat --timeout 77 --results-dir /r"
     );
+}
+
+/// The report header's kernels: every one metadata.json names, older folders' single
+/// `kernel_source`, and a kernel a cell ran that the metadata does not name.
+#[test]
+fn every_kernel_of_the_run_is_named_with_its_source() {
+    use serde_json::json;
+    let two = json!({"kernels": [
+        {"name": "6.1", "version": "6.1.192", "origin": "Debian linux-source-6.1"},
+        {"name": "6.12", "version": "6.12.95", "origin": "Debian linux-source-6.12"},
+    ]});
+    let old = json!({"kernel_source": {"version": "6.1.192", "origin": "Debian linux-source-6.1"}});
+    let unresolved = json!({"kernel_source": null});
+    let both = ["6.1-s390x-upstream-offline", "6.12-arm64-rust-cancel"];
+    /// What, metadata.json, the cells' ids, the header's lines.
+    type Case<'a> = (&'a str, Option<&'a serde_json::Value>, &'a [&'a str], &'a [&'a str]);
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        ("two kernels, both named", Some(&two), &both, &[
+            "6.1: 6.1.192 — Debian linux-source-6.1", "6.12: 6.12.95 — Debian linux-source-6.12"]),
+        ("an older folder: its one source is the kernel of its series", Some(&old), &both, &[
+            "6.1: 6.1.192 — Debian linux-source-6.1", "6.12: source not recorded in metadata.json"]),
+        ("a single-kernel matrix has no names", Some(&old), &["s390x-upstream-offline"], &[
+            "6.1.192 — Debian linux-source-6.1"]),
+        ("killed before resolving", Some(&unresolved), &["6.1-s390x-upstream-offline"], &[
+            "6.1: source not recorded in metadata.json"]),
+        ("no metadata.json", None, &[], &[]),
+    ];
+    for (what, meta, ids, want) in cases {
+        let r = crate::report::html::grid::tests::results(ids, &[], false);
+        let got: Vec<String> = kernels_of(*meta, &r).iter().map(|k| k.to_string()).collect();
+        assert_eq!(got, *want, "{what}");
+    }
+    // A merged folder's metadata: the first shard's, with the kernels of all, each once.
+    let shard = |v: &str| json!({"git": {"revision": v}, "kernels": [{"name": v, "version": v}]});
+    let m = metadata::merged(&[shard("6.1"), shard("6.12"), shard("6.1"), old.clone()]).unwrap();
+    assert_eq!(m["git"]["revision"], "6.1");
+    assert_eq!(m["kernels"].as_array().unwrap().len(), 3);
+    assert_eq!(m["kernels"][2]["version"], "6.1.192");
+    assert!(m.get("kernel_source").is_none());
+    assert_eq!(metadata::merged(&[]), None);
 }

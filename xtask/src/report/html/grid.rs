@@ -213,7 +213,7 @@ fn str_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a serde_json:
     path.iter().try_fold(v, |v, k| v.get(k))
 }
 
-fn metadata_markup(meta: Option<&serde_json::Value>) -> Markup {
+fn metadata_markup(r: &Results, meta: Option<&serde_json::Value>) -> Markup {
     let Some(m) = meta else {
         return html! { p.note { "No metadata.json in this folder." } };
     };
@@ -237,7 +237,14 @@ fn metadata_markup(meta: Option<&serde_json::Value>) -> Markup {
         dl.meta {
             dt { "command" } dd { code { (cmd) } }
             dt { "git" } dd { code { (text(&["git", "revision"])) } @if dirty { " (with uncommitted changes)" } }
-            dt { "kernel source" } dd { (text(&["kernel_source", "version"])) " — " (text(&["kernel_source", "origin"])) }
+            dt { "kernels" }
+            dd {
+                @match crate::report::kernels_of(Some(m), r).as_slice() {
+                    [] => "-",
+                    [one] => (one),
+                    all => ul.kernels { @for k in all { li { (k) } } },
+                }
+            }
             dt { "host" } dd { (text(&["host", "uname"])) ", " (text(&["host", "cpus"])) " CPUs" }
             dt { "matrix" } dd { code { (text(&["run", "matrix"])) } }
         }
@@ -277,12 +284,21 @@ fn reports_markup(r: &Results) -> Markup {
 }
 
 /// The run's page. `files`: the folder's own files to link (those that exist).
-pub fn page(r: &Results, meta: Option<&serde_json::Value>, files: &[&str]) -> Markup {
+pub fn page(
+    r: &Results,
+    meta: Option<&serde_json::Value>,
+    files: &[&str],
+    baseline: Option<(&str, &crate::report::compare::Comparison)>,
+) -> Markup {
     let g = layout(r);
     let body = html! {
         h1 { "ksm-hotremove-harness results" }
         (status_line(r))
-        (metadata_markup(meta))
+        (metadata_markup(r, meta))
+        @if let Some((name, cmp)) = baseline {
+            h2 { "Compared with the baseline" }
+            (super::compare::section(cmp, name))
+        }
         h2 { "Matrix" }
         @if g.arches.is_empty() {
             p.note { "No cell has finished yet." }
@@ -299,17 +315,19 @@ pub fn page(r: &Results, meta: Option<&serde_json::Value>, files: &[&str]) -> Ma
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::verdict::Outcome;
 
+    /// A run of PASS cells with these ids (`6.12-` in front: that kernel), nothing in them.
     pub(crate) fn results(ids: &[&str], not_run: &[&str], in_progress: bool) -> Results {
         let cells = ids
             .iter()
             .map(|id| {
-                let (a, v, s) = split_id(id).unwrap();
+                let (row, v, s) = split_id(id).unwrap();
+                let (kernel, arch) = row.split_once(' ').map_or((None, row.as_str()), |(k, a)| (Some(k), a));
                 serde_json::from_value::<CellResult>(serde_json::json!({
-                    "id": id, "arch": a, "variant": v, "scenario": s, "expectation": "clean",
+                    "id": id, "kernel": kernel, "arch": arch, "variant": v, "scenario": s, "expectation": "clean",
                     "verdict": { "outcome": "PASS", "reason": "r", "checks": [] },
                     "findings": { "findings": [], "lines": 0, "lockdep_turned_off": false },
                     "guest": crate::vm::markers::GuestReport::default(),
@@ -379,7 +397,7 @@ mod tests {
         let g = layout(&r);
         assert_eq!(g.slots[0], vec![Slot::Ran(0), Slot::Empty]);
         assert_eq!(g.slots[1], vec![Slot::Empty, Slot::Pending("arm64-upstream-cancel".into())]);
-        let html = page(&r, None, &[]).into_string();
+        let html = page(&r, None, &[], None).into_string();
         assert!(html.contains("IN PROGRESS") && html.contains("PENDING"), "{html}");
         // One data-cell per planned cell, none for the holes.
         assert_eq!(html.matches("data-cell=").count(), 2);
@@ -389,7 +407,7 @@ mod tests {
     fn the_page_is_self_contained() {
         let r = results(&["s390x-rust-offline", "arm64-rust-offline"], &[], false);
         let meta = serde_json::json!({"command_line": ["xtask", "matrix"], "git": {"revision": "abc", "dirty": true}, "tools": {"make": "GNU Make 4.3"}});
-        let html = page(&r, Some(&meta), &["summary.md"]).into_string();
+        let html = page(&r, Some(&meta), &["summary.md"], None).into_string();
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("xtask matrix") && html.contains("uncommitted") && html.contains("GNU Make 4.3"));
         assert!(html.contains(r#"href="s390x-rust-offline/index.html""#));

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod cell;
+pub mod compare;
 pub mod grid;
 pub mod splat;
 pub mod timeline;
@@ -19,6 +20,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use crate::report::compare::Comparison;
 use crate::report::Results;
 use crate::verdict::Outcome;
 
@@ -27,15 +29,19 @@ pub const INDEX: &str = "index.html";
 
 /// Writes `index.html` into `dir` and one page into each cell's folder `dir/<id>/`.
 /// Called with every partial report too, so an interrupted run's pages say what finished.
-pub fn write(dir: &Path, results: &Results) -> Result<()> {
-    let meta = std::fs::read(dir.join("metadata.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+/// `baseline`: what the run is compared with (its name, the comparison), a section of index.html.
+/// `meta`: the folder's metadata.json, when it has one that reads.
+pub fn write(
+    dir: &Path,
+    results: &Results,
+    meta: Option<&serde_json::Value>,
+    baseline: Option<(&str, &Comparison)>,
+) -> Result<()> {
     let files: Vec<&str> = ["summary.md", "results.json", "junit.xml", "metadata.json"]
         .into_iter()
         .filter(|f| dir.join(f).exists())
         .collect();
-    let index = grid::page(results, meta.as_ref(), &files);
+    let index = grid::page(results, meta, &files, baseline);
     crate::util::write_atomic(&dir.join(INDEX), index.into_string().as_bytes()).context("writing index.html")?;
     for c in &results.cells {
         // The page sits beside the cell's logs so its links are plain relative names; a merged
@@ -166,6 +172,7 @@ figcaption { color: var(--muted); font-size: 12.5px; margin-top: 2px; }
 nav.top { font-size: 13px; margin-bottom: 4px; } .links a { margin-right: 12px; }
 .missing { color: var(--muted); margin-right: 12px; text-decoration: line-through; }
 .scenario { display: grid; grid-template-columns: repeat(2, max-content); gap: 0 40px; }
+ul.kernels { margin: 0; padding-left: 18px; } #compare td:first-child, #compare td.num { white-space: nowrap; }
 ol.frames { columns: 2; font-size: 12.5px; } ol.frames li { break-inside: avoid; }
 table.decoded { font-size: 12.5px; border-collapse: collapse; } table.decoded td { padding: 1px 14px 1px 0;
   vertical-align: top; border-bottom: 1px solid #eee; } table.decoded tr.head td { padding-top: 10px; font-weight: 700; }
