@@ -41,6 +41,10 @@ pub struct Window {
     pub length_ms: Option<f64>,
     /// The run word as MEM_GOING_OFFLINE left it (the fix: `KSM_RUN_OFFLINE` set).
     pub run_after_going_offline: u64,
+    /// The run word as the closing MEM_OFFLINE/MEM_CANCEL_OFFLINE left it (the fix:
+    /// `KSM_RUN_OFFLINE` clear again: the lockout ends with its window).
+    #[serde(default)]
+    pub run_after_close: Option<u64>,
     /// ksmd batches that moved the scan cursor strictly inside the window.
     pub scans_inside: usize,
     /// The cursor differs between the window's open and close.
@@ -54,6 +58,10 @@ pub struct Window {
 impl Window {
     pub fn offline_bit_set(&self) -> bool {
         self.run_after_going_offline & KSM_RUN_OFFLINE != 0
+    }
+    /// The closing callback returned with `KSM_RUN_OFFLINE` still set: the lockout outlives it.
+    pub fn leaked(&self) -> bool {
+        self.run_after_close.is_some_and(|r| r & KSM_RUN_OFFLINE != 0)
     }
     /// Batches an unlocked ksmd keeping its pace would have made inside the window.
     pub fn expected_scans(&self) -> Option<f64> {
@@ -125,6 +133,7 @@ fn windows(events: &[&TraceEvent], batches: &[f64], must_call: &[String]) -> (Ve
     let mut calls: BTreeMap<String, usize> = must_call.iter().map(|f| (f.clone(), 0)).collect();
     let mut open: Option<(f64, f64, u64, Cursor)> = None;
     let mut going_entered: Option<f64> = None;
+    let mut closing = false;
     let mut in_callback = false;
     for e in events {
         match &e.kind {
@@ -136,6 +145,7 @@ fn windows(events: &[&TraceEvent], batches: &[f64], must_call: &[String]) -> (Ve
                     if let Some((entered, start, run, c0)) = open.take() {
                         let closed_by = if *action == MEM_OFFLINE { WindowEnd::Offline } else { WindowEnd::Cancel };
                         windows.push(window(batches, entered, start, Some(e.t), closed_by, run, c0 != *cursor));
+                        closing = true;
                     }
                 }
             }
@@ -143,6 +153,10 @@ fn windows(events: &[&TraceEvent], batches: &[f64], must_call: &[String]) -> (Ve
                 in_callback = false;
                 if let Some(entered) = going_entered.take() {
                     open = Some((entered, e.t, *run, *cursor));
+                } else if std::mem::take(&mut closing) {
+                    if let Some(w) = windows.last_mut() {
+                        w.run_after_close = Some(*run);
+                    }
                 }
             }
             TraceKind::Call { function } if in_callback && must_call.contains(function) => {
@@ -203,6 +217,7 @@ fn window(
         closed_by,
         length_ms: end.map(|e| (e - start) * 1000.0),
         run_after_going_offline: run,
+        run_after_close: None,
         scans_inside: inside,
         cursor_moved: moved,
         scans_before: before.len(),
@@ -294,6 +309,7 @@ mod tests {
 ";
         let e = analyze(&summarize(&parse(text)).trace, &["rust_ksm_memory_callback".into(), "absent_fn".into()]);
         assert_eq!(e.windows.iter().map(|w| w.closed_by).collect::<Vec<_>>(), vec![WindowEnd::Cancel, WindowEnd::Open]);
+        assert_eq!((e.windows[0].run_after_close, e.windows[0].leaked()), (Some(1), false));
         assert!(e.windows[1].end.is_none() && e.windows[1].length_ms.is_none());
         // The call at 2.2 came after the callback returned: it does not count.
         assert_eq!(e.calls_in_callback.get("rust_ksm_memory_callback"), Some(&0));
@@ -315,6 +331,8 @@ mod tests {
 ";
         let e = analyze(&summarize(&parse(text)).trace, &["rust_ksm_memory_callback".into()]);
         assert_eq!(e.calls_in_callback.get("rust_ksm_memory_callback"), Some(&2));
+        // MEM_OFFLINE returned with the OFFLINE bit still in the run word: the lockout leaked.
+        assert!(e.windows[0].leaked());
         // Task 7's write never returned (a lockout that never ends); task 8's returned after.
         assert_eq!(
             e.run_writes,

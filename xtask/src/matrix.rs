@@ -26,14 +26,17 @@ pub enum Scenario {
     Offline,
     /// An error-injected offline (MEM_GOING_OFFLINE -> MEM_CANCEL_OFFLINE), then the real one.
     Cancel,
+    /// N offline/online cycles of the KSM-merged memory with a run writer and a knob writer
+    /// hammering, every cycle's data verified, then the offline (not in the default cells).
+    Soak,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 2] = [Scenario::Offline, Scenario::Cancel];
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Offline => "offline",
             Scenario::Cancel => "cancel",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -207,6 +210,9 @@ pub struct Mutant {
     pub outcome: Outcome,
     /// The verdict check that must fail on it.
     pub check: String,
+    /// Soak cycles of its cell (scenario soak), fewer than the matrix's to keep it short.
+    #[serde(default)]
+    pub cycles: Option<u32>,
     /// The kernel of the axis it runs on (default: the first): a selftest case that catches
     /// it may exist only in a newer tree.
     #[serde(default)]
@@ -254,13 +260,32 @@ pub struct MatrixFile {
     /// The kernel's own tests: programs, cases, the scenarios that run them.
     #[serde(default)]
     pub selftests: SelftestsDef,
+    #[serde(default)]
+    pub soak: Soak,
+}
+
+/// `soak:` of the matrix: how many cycles a soak cell runs, and the seconds each may add to the
+/// cell's timeout per arch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Soak {
+    pub cycles: u32,
+    #[serde(default)]
+    pub seconds_per_cycle: BTreeMap<Arch, u64>,
+}
+
+impl Default for Soak {
+    fn default() -> Self {
+        Soak { cycles: 50, seconds_per_cycle: BTreeMap::new() }
+    }
 }
 
 impl MatrixFile {
     /// A cell of `variant` on (`kernel`, `arch`) in `scenario`, with the matrix's timeout,
     /// workload and selftests.
     pub fn cell(&self, kernel: Kernel, arch: Arch, variant: Variant, scenario: Scenario) -> Cell {
-        Cell {
+        let cycles = (scenario == Scenario::Soak).then_some(self.soak.cycles);
+        let mut c = Cell {
             kernel,
             arch,
             expectation: variant.expectation(scenario),
@@ -269,7 +294,19 @@ impl MatrixFile {
             scenario,
             timeout: self.timeouts.get(&arch).copied().unwrap_or(arch.machine().default_timeout),
             mib: self.workload.mib,
+            cycles: None,
+        };
+        if let Some(n) = cycles {
+            self.set_cycles(&mut c, n);
         }
+        c
+    }
+
+    /// A soak cell's cycles, its timeout grown by the arch's seconds per cycle.
+    pub fn set_cycles(&self, c: &mut Cell, n: u32) {
+        let base = self.timeouts.get(&c.arch).copied().unwrap_or(c.arch.machine().default_timeout);
+        c.timeout = base + u64::from(n) * self.soak.seconds_per_cycle.get(&c.arch).copied().unwrap_or(15);
+        c.cycles = Some(n);
     }
 }
 
@@ -284,6 +321,8 @@ pub struct Cell {
     pub mib: u32,
     /// The kernel's own tests this cell runs, if any.
     pub selftests: Option<SelftestPlan>,
+    /// Soak cycles (scenario soak only).
+    pub cycles: Option<u32>,
 }
 
 impl Cell {

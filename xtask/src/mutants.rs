@@ -20,6 +20,9 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
             };
             let variant = mu.variant(m, &kdef);
             let mut cell = m.cell(kernel, arch, variant, mu.scenario);
+            if let Some(n) = mu.cycles {
+                m.set_cycles(&mut cell, n);
+            }
             if !mu.selftests {
                 cell.selftests = None;
             }
@@ -75,7 +78,15 @@ mod tests {
         for c in &cells {
             let name = c.variant.name.strip_prefix("mutant-").unwrap();
             let mu = &m.mutants[name];
-            let base = &m.first_kernel().1.variant(&m.variants[&mu.base]);
+            let kdef = match &mu.kernel {
+                Some(k) => m.kernel_named(k).unwrap().1,
+                None => m.first_kernel().1,
+            };
+            assert_eq!(c.kernel.name.as_deref(), Some(kdef.name.as_str()), "{}", c.id());
+            let base = &kdef.variant(&m.variants[&mu.base]);
+            // Selftests only where the mutant asks for them; a soak mutant soaks its own cycles.
+            assert_eq!(c.selftests.is_some(), mu.selftests, "{}", c.id());
+            assert_eq!(c.cycles, mu.cycles.or((mu.scenario == crate::matrix::Scenario::Soak).then_some(m.soak.cycles)));
             // The base's own patches come first, then the mutant's.
             assert!(c.variant.patches.starts_with(&base.patches), "{}", c.id());
             assert_eq!(c.expectation, base.expectation(mu.scenario));

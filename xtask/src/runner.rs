@@ -217,6 +217,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         lockout: lockout.as_ref(),
         must_call: &cell.variant.must_call,
         selftests: cell.selftests.as_ref().zip(selftests.as_ref().map(|s| s.cases.as_slice())),
+        cycles: cell.cycles,
     });
     let decoded = built.as_ref().and_then(|b| b.vmlinux.as_deref()).map(|vmlinux| {
         clock.next("decode", stage);
@@ -315,6 +316,7 @@ fn build_and_boot(
             must_call: &cell.variant.must_call,
             fault: ctx.guest_fault,
             selftests: cell.selftests.is_some(),
+            cycles: cell.cycles,
         },
         timeout: Duration::from_secs(cell.timeout),
         dir,

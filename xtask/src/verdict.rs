@@ -78,6 +78,8 @@ pub struct Inputs<'a> {
     pub must_call: &'a [String],
     /// The kernel's own selftests this cell ran: what must pass, and a result per case.
     pub selftests: Option<(&'a crate::matrix::SelftestPlan, &'a [crate::selftest::CaseResult])>,
+    /// Soak cycles planned (scenario soak).
+    pub cycles: Option<u32>,
 }
 
 /// Checks whose failure means the kernel misbehaved (FAIL), once the run exercised the bug.
@@ -91,6 +93,8 @@ const KERNEL_CHECKS: &[&str] = &[
     "variant-code-ran",
     "lockdep-on-at-end",
     "selftests",
+    "soak-data-intact",
+    "memory-bounded",
 ];
 
 /// Collects the checks, then decides.
@@ -99,6 +103,7 @@ pub fn judge(i: &Inputs) -> Verdict {
     let mut c = Checks::default();
     c.known_issues(&p);
     c.evidence(i);
+    c.soak(i);
     let lockout = c.lockout(i);
     c.end(i, &p);
     c.selftests(i);
@@ -120,7 +125,7 @@ fn decide(i: &Inputs, p: &Problems, c: &Checks, lockout: &Lockout) -> (Outcome, 
     let fatal = p.all.iter().find(|f| matches!(f.category, Category::Panic | Category::Oops));
     let failures = c.failures();
     #[rustfmt::skip]
-    let rules: [(bool, Outcome, String); 16] = [
+    let rules: [(bool, Outcome, String); 17] = [
         (host.interrupted, Error, "interrupted".into()),
         (host.harness_error.is_some(), Error, host.harness_error.clone().unwrap_or_default()),
         (fatal.is_some(), Fail, format!("the guest kernel died: {}", fatal.map_or("", |f| &f.title))),
@@ -138,6 +143,7 @@ fn decide(i: &Inputs, p: &Problems, c: &Checks, lockout: &Lockout) -> (Outcome, 
         (c.failed("lockdep-on-before-trigger"), Inconclusive, "lockdep was already off before the hot-remove".into()),
         (c.failed("offline-cancelled"), Inconclusive, "no offline was cancelled: MEM_CANCEL_OFFLINE was not exercised".into()),
         (c.failed("blocks-offlined"), Inconclusive, "no block holding KSM pages went offline".into()),
+        (c.failed("soak-cycles"), Inconclusive, format!("the soak did not run its cycles: {failures}")),
         (KERNEL_CHECKS.iter().any(|k| c.failed(k)) || matches!(lockout, Lockout::Broken(_)), Fail, failures.clone()),
         (matches!(lockout, Lockout::Unproven(_)), Inconclusive, failures),
     ];

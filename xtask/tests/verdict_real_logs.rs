@@ -64,6 +64,7 @@ fn judge_with(
         lockout: lockout.as_ref(),
         must_call: &must_call,
         selftests: None,
+        cycles: None,
     })
 }
 
@@ -93,6 +94,7 @@ fn judge(cell: &str, text: &str) -> verdict::Verdict {
         lockout: Some(&lockout),
         must_call: &c.variant.must_call,
         selftests: None,
+        cycles: None,
     })
 }
 
@@ -237,6 +239,7 @@ fn a_known_issue_is_shown_but_does_not_fail_until_it_expires() {
             lockout: None,
             must_call: &[],
             selftests: None,
+            cycles: None,
         })
     };
     let v = run("2026-11-26");

@@ -36,6 +36,9 @@ pub struct Run {
     /// Boot timeout in seconds
     #[arg(long)]
     timeout: Option<u64>,
+    /// Offline/online cycles of the soak scenario (default: the matrix's `soak.cycles`)
+    #[arg(long)]
+    cycles: Option<u32>,
     #[command(flatten)]
     opts: KernelOpts,
 }
@@ -53,8 +56,20 @@ impl Run {
             variant.expect = e;
         }
         let timeout = m.timeouts.get(&self.arch).copied().unwrap_or(self.arch.machine().default_timeout);
+        if self.cycles.is_some() && self.scenario != Scenario::Soak {
+            bail!("--cycles counts the cycles of --scenario soak; give --scenario soak too");
+        }
         let mut cell = m.cell(kernel, self.arch, variant, self.scenario);
         cell.timeout = self.timeout.unwrap_or(timeout);
+        if let Some(n) = self.cycles.or(cell.cycles) {
+            if n == 0 {
+                bail!("--cycles 0 would soak nothing: give 1 or more");
+            }
+            m.set_cycles(&mut cell, n);
+            if let Some(t) = self.timeout {
+                cell.timeout = t;
+            }
+        }
         cell.mib = self.mib.unwrap_or(m.workload.mib);
         let dir = self.opts.results.stamped(&format!("run-{}", cell.id()))?;
         let results = crate::runner::run_cells(&o, &m, vec![cell], &dir)?;

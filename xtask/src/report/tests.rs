@@ -203,6 +203,7 @@ fn reproduce_sh_makes_an_ad_hoc_cell_again() {
         timeout: 77,
         mib: 16,
         selftests: None,
+        cycles: None,
     };
     let w = metadata::reproduce_words(&cell, &["--results-dir".into(), "/r".into()]).join(" ");
     assert_eq!(

@@ -104,6 +104,19 @@ fn a_hung_case_is_a_timeout_by_name_and_the_rest_did_not_run() {
 }
 
 #[test]
+fn lines_a_forked_child_prints_again_count_once_and_the_plan_still_counts() {
+    // 6.12's ksm_functional_tests on a kernel that does not unmerge (the real output).
+    let out = "TAP version 13\n1..9\n# [RUN] test_prctl_fork_exec\n# [RUN] test_prctl_unmerge\n# Still pages merged\n\
+               not ok 8 Merging memory failedBail out! 1 out of 8 tests failed\n# Planned tests != run tests (9 != 8)\n\
+               # [RUN] test_prctl_unmerge\n# Still pages merged\n\
+               not ok 8 Merging memory failedBail out! 1 out of 8 tests failed\n";
+    let r = results(&plan(), &[run("ksm_functional_tests", Some(1), out)], &BTreeMap::new());
+    let names: Vec<&str> = r.iter().map(|x| x.name.as_str()).filter(|n| n.starts_with("ksm_functional")).collect();
+    assert_eq!(names, vec!["ksm_functional_tests/8", "ksm_functional_tests"]);
+    assert!(r.iter().any(|x| x.name == "ksm_functional_tests" && x.detail.starts_with("planned 9 tests, reported 1")));
+}
+
+#[test]
 fn a_tap_program_that_dies_early_fails_by_its_plan() {
     let p = plan();
     let died = "TAP version 13\n1..4\n# [RUN] test_unmerge\nok 1 Pages were unmerged\n";

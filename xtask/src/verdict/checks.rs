@@ -48,6 +48,14 @@ fn lockout_verdict(g: &GuestReport, e: Option<&Evidence>) -> Lockout {
     if let Some(w) = e.windows.iter().find(|w| !w.offline_bit_set()) {
         return Lockout::Broken(format!("KSM_RUN_OFFLINE was not set by MEM_GOING_OFFLINE: {}", describe(w)));
     }
+    if let Some((k, w)) = e.windows.iter().enumerate().find(|(_, w)| w.leaked()) {
+        return Lockout::Broken(format!(
+            "KSM_RUN_OFFLINE still set when the closing callback of window {} of {} returned (run={}): the lockout outlived its window",
+            k + 1,
+            e.windows.len(),
+            w.run_after_close.unwrap_or(0)
+        ));
+    }
     if let Some(w) = e.windows.iter().find(|w| w.scans_inside > 0 || w.cursor_moved) {
         return Lockout::Broken(format!("ksmd scanned inside an offline window: {}", describe(w)));
     }
@@ -80,8 +88,9 @@ fn lockout_verdict(g: &GuestReport, e: Option<&Evidence>) -> Lockout {
             e.run_writes.len()
         ));
     };
+    let batches_inside: usize = e.windows.iter().map(|w| w.scans_inside).sum();
     Lockout::Held(format!(
-        "{} window(s); longest: {}; a write to ksm/run issued inside returned {:.0} ms later, after the window",
+        "{} window(s), {batches_inside} ksmd batches inside any, each ended by its closing callback; longest: {}; a write to ksm/run issued inside returned {:.0} ms later, after the window",
         e.windows.len(),
         describe(best),
         (wr.returned.unwrap_or(wr.entered) - wr.entered) * 1000.0
@@ -93,6 +102,9 @@ pub(super) fn hung_selftest(i: &Inputs) -> String {
     let hung = i.selftests.and_then(|(_, rs)| rs.iter().find(|r| r.status == crate::selftest::Status::Timeout));
     hung.map(|r| format!(", selftest {} did not finish", r.name)).unwrap_or_default()
 }
+
+/// MemAvailable a soak may lose between its first and last cycle (page cache, slab growth).
+const SOAK_MEMORY_SLACK_KB: u64 = 64 * 1024;
 
 /// Every lock class a lockdep finding names.
 pub fn lock_classes(f: &Finding) -> Vec<String> {
@@ -213,6 +225,40 @@ impl Checks {
         if let Some(l) = i.boot_line {
             let seen = if i.boot_line_seen { "printed" } else { "missing" };
             self.add("boot-line", i.boot_line_seen, format!("{l:?} {seen}"));
+        }
+    }
+
+    /// A soak: every cycle ran and offlined something, every verify passed, the guest's memory
+    /// did not shrink cycle after cycle. The windows are the lockout check's (all of them).
+    pub(super) fn soak(&mut self, i: &Inputs) {
+        let Some(planned) = i.cycles else { return };
+        let g = i.guest;
+        let done = g.soak_cycles.len() as u32;
+        let idle = g.soak_cycles.iter().filter(|c| c.offlined == 0).map(|c| c.n.to_string()).collect::<Vec<_>>();
+        let windows = i.lockout.map(|e| e.windows.len());
+        let detail = format!(
+            "{done} of {planned} cycles; {} offlined nothing; knob writer: {:?} rounds; lockout windows seen: {}",
+            if idle.is_empty() { "none".to_string() } else { format!("cycles {}", idle.join(",")) },
+            g.knob_writes,
+            windows.map_or("no trace".into(), |w| w.to_string())
+        );
+        self.add("soak-cycles", done == planned && idle.is_empty(), detail);
+        let bad: Vec<usize> = g.verifies.iter().enumerate().filter(|(_, ok)| !**ok).map(|(k, _)| k + 1).collect();
+        let detail = if bad.is_empty() {
+            format!("{} verifies, every byte intact", g.verifies.len())
+        } else {
+            format!("verifies {bad:?} of {} found corrupted bytes", g.verifies.len())
+        };
+        self.add("soak-data-intact", bad.is_empty() && !g.verifies.is_empty(), detail);
+        let avail: Vec<u64> = g.soak_cycles.iter().filter_map(|c| c.mem_available_kb).collect();
+        if let (Some(first), Some(last)) = (avail.first(), avail.last()) {
+            // Pages migrate and come back each cycle; a steady loss would be a leak.
+            let lost = first.saturating_sub(*last);
+            self.add(
+                "memory-bounded",
+                lost <= SOAK_MEMORY_SLACK_KB,
+                format!("MemAvailable {first} kB after cycle 1, {last} kB after the last ({lost} kB less; at most {SOAK_MEMORY_SLACK_KB} kB)"),
+            );
         }
     }
 

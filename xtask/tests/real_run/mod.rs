@@ -54,6 +54,7 @@ pub fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str, console: &str) -> Cell
         lockout: Some(&ev),
         must_call: &variant.must_call,
         selftests: None,
+        cycles: None,
     });
     let cdir = dir.join(id);
     std::fs::create_dir_all(&cdir).unwrap();

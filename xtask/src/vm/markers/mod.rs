@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 mod summary;
 mod trace;
 
-pub use summary::{summarize, BlockResult, GuestReport, KsmStats, SelftestRun};
+pub use summary::{summarize, BlockResult, GuestReport, KsmStats, SelftestRun, SoakCycle};
 pub use trace::{trace_event, Cursor, TraceEvent, TraceKind};
 
 pub const TAG: &str = "@@KSMH ";
@@ -39,6 +39,8 @@ pub struct GuestParams<'a> {
     pub fault: Option<&'a str>,
     /// Run the kernel selftests of the image's `selftests/list` before the workload.
     pub selftests: bool,
+    /// Soak cycles (scenario soak).
+    pub cycles: Option<u32>,
 }
 
 impl GuestParams<'_> {
@@ -56,6 +58,9 @@ impl GuestParams<'_> {
         }
         if self.selftests {
             s.push_str(" ksmh.selftests=1");
+        }
+        if let Some(n) = self.cycles {
+            s.push_str(&format!(" ksmh.cycles={n}"));
         }
         if let Some(f) = self.fault {
             s.push_str(&format!(" ksmh.fault={f}"));
@@ -149,6 +154,11 @@ events! {
     Selftest = "selftest",
     /// `case text`: one line the selftest case printed (stdout and stderr), in order.
     SelftestOut = "selftest-out",
+    /// `n of offlined targets mem_available_kb t`: one soak cycle ended (its blocks offlined,
+    /// onlined again, every byte verified just before).
+    SoakCycle = "soak-cycle",
+    /// `writes`: the soak's knob writer stopped after that many rounds.
+    KnobWriter = "knob-writer",
     /// `result=complete|error`: the last marker; the guest powers off.
     Done = "done",
 }

@@ -33,6 +33,17 @@ pub struct SelftestRun {
     pub output: Vec<String>,
 }
 
+/// One soak cycle as the guest reported it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SoakCycle {
+    pub n: u64,
+    /// Blocks that went offline in it, of `targets`.
+    pub offlined: u64,
+    pub targets: Vec<u64>,
+    pub mem_available_kb: Option<u64>,
+    pub t: Option<f64>,
+}
+
 /// What the guest said about itself, typed. Every field is what a marker said, or absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GuestReport {
@@ -85,6 +96,14 @@ pub struct GuestReport {
     /// The kernel selftest cases the guest ran, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub selftests: Vec<SelftestRun>,
+    /// Every `verify` the workload answered, in order (a soak verifies once a cycle).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifies: Vec<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub soak_cycles: Vec<SoakCycle>,
+    /// Rounds of the soak's knob writer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knob_writes: Option<u64>,
 }
 
 impl GuestReport {
@@ -175,6 +194,7 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
             Event::RunWrite => r.run_write_ok = Some(m.get("result") == Some("ok")),
             Event::Verify => {
                 r.verify_ok = Some(m.get("result") == Some("ok"));
+                r.verifies.push(m.get("result") == Some("ok"));
                 r.verify_bad_bytes = m.num("bad_bytes");
             }
             Event::WorkloadExit => r.workload_exit = m.get("status").and_then(|s| s.parse().ok()),
@@ -182,6 +202,14 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
                 r.errors.push(format!("{}: {}", m.get("what").unwrap_or("?"), m.get("reason").unwrap_or("?")))
             }
             Event::Done => r.done = m.get("result").map(str::to_string),
+            Event::SoakCycle => r.soak_cycles.push(SoakCycle {
+                n: m.num("n").unwrap_or(0),
+                offlined: m.num("offlined").unwrap_or(0),
+                targets: m.get("targets").unwrap_or("").split(',').filter_map(|b| b.parse().ok()).collect(),
+                mem_available_kb: m.num("mem_available_kb"),
+                t: m.get("t").and_then(|t| t.parse().ok()),
+            }),
+            Event::KnobWriter => r.knob_writes = m.num("writes"),
             Event::Selftest => {
                 let case = m.get("case").unwrap_or("?").to_string();
                 let t = m.get("t").and_then(|t| t.parse().ok());

@@ -10,6 +10,7 @@ fn win(start: f64, end: Option<f64>) -> Window {
         closed_by: if end.is_some() { WindowEnd::Offline } else { WindowEnd::Open },
         length_ms: end.map(|e| (e - start) * 1000.0),
         run_after_going_offline: 5,
+        run_after_close: Some(1),
         scans_inside: 0,
         cursor_moved: false,
         scans_before: 0,
