@@ -75,6 +75,52 @@ fn lockout_table(results: &Results) -> String {
     s
 }
 
+/// The kernel's own selftests: a row per case, a column per cell that ran them, so upstream
+/// and rust stand side by side; skips read `skip`, never `ok`.
+fn selftest_table(results: &Results) -> String {
+    let cells: Vec<_> = results.cells.iter().filter_map(|c| c.selftests.as_ref().map(|s| (c, s))).collect();
+    if cells.is_empty() {
+        return String::new();
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (_, st) in &cells {
+        for r in &st.cases {
+            if !names.contains(&r.name.as_str()) {
+                names.push(&r.name);
+            }
+        }
+    }
+    let mut s = String::from(
+        "
+## Kernel selftests (each cell's own tree)
+
+| case |",
+    );
+    cells.iter().for_each(|(c, _)| s.push_str(&format!(" {} |", c.id)));
+    s.push_str(
+        "
+|---|",
+    );
+    cells.iter().for_each(|_| s.push_str("---|"));
+    s.push('\n');
+    for n in names {
+        s.push_str(&format!("| {n} |"));
+        for (_, st) in &cells {
+            let cell = match st.cases.iter().find(|r| r.name == n) {
+                Some(r) if r.flaky.is_some() => format!("{} (flaky)", r.status.word()),
+                Some(r) => r.status.word().to_string(),
+                None => "-".into(),
+            };
+            s.push_str(&format!(" {cell} |"));
+        }
+        s.push('\n');
+    }
+    s.push_str("| totals |");
+    cells.iter().for_each(|(_, st)| s.push_str(&format!(" {} |", crate::selftest::counts(&st.cases))));
+    s.push('\n');
+    s
+}
+
 pub(super) fn summary_md(results: &Results, kernels: &[KernelLine], baseline: Option<(&str, &Comparison)>) -> String {
     let done = results.cells.len();
     let planned = done + results.not_run.len();
@@ -109,6 +155,7 @@ pub(super) fn summary_md(results: &Results, kernels: &[KernelLine], baseline: Op
     }
     s.push_str(&table(results));
     s.push_str(&lockout_table(results));
+    s.push_str(&selftest_table(results));
     // Each distinct report once, with the cells it appeared in.
     let mut uniq: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for c in &results.cells {

@@ -253,3 +253,46 @@ fn every_kernel_of_the_run_is_named_with_its_source() {
     assert!(m.get("kernel_source").is_none());
     assert_eq!(metadata::merged(&[]), None);
 }
+
+#[test]
+fn a_variant_whose_selftests_differ_from_its_same_as_fails_naming_the_case_and_the_table_shows_both() {
+    use crate::selftest::{CaseResult, Report as St, Status};
+    let dir = std::env::temp_dir().join(format!("ksmh-parity-{}", std::process::id()));
+    let case =
+        |name: &str, status| CaseResult { name: name.into(), status, detail: "d".into(), seconds: None, flaky: None };
+    let mut up = cell(&dir, Arch::Arm64, "upstream", Scenario::Offline, Outcome::Pass, "");
+    up.selftests = Some(St { cases: vec![case("a", Status::Ok), case("b", Status::Skip)], same_as: None });
+    let mut rust = cell(&dir, Arch::Arm64, "rust", Scenario::Offline, Outcome::Pass, "");
+    rust.selftests =
+        Some(St { cases: vec![case("a", Status::NotOk), case("b", Status::Skip)], same_as: Some("upstream".into()) });
+    // Another arch's upstream is no reference for this rust cell.
+    let mut other = cell(&dir, Arch::S390x, "rust", Scenario::Offline, Outcome::Pass, "");
+    other.selftests = Some(St { cases: vec![case("a", Status::NotOk)], same_as: Some("upstream".into()) });
+    let mut cells = vec![up, rust, other];
+    parity::apply(&mut cells);
+    parity::apply(&mut cells); // idempotent: made after every cell
+    assert_eq!(cells[1].verdict.outcome, Outcome::Fail);
+    let checks: Vec<&Check> = cells[1].verdict.checks.iter().filter(|c| c.name == parity::CHECK).collect();
+    assert_eq!(checks.len(), 1);
+    assert!(checks[0].detail.contains("a: upstream ok, rust not ok"), "{}", checks[0].detail);
+    assert!(!cells[1].verdict.reason.is_empty() && cells[1].verdict.reason.contains("a: upstream ok"));
+    assert_eq!((cells[0].verdict.outcome, cells[2].verdict.outcome), (Outcome::Pass, Outcome::Pass));
+    assert!(cells[2].verdict.checks.iter().all(|c| c.name != parity::CHECK));
+    let r = Results {
+        schema: SCHEMA,
+        started: "s".into(),
+        finished: "f".into(),
+        interrupted: false,
+        in_progress: false,
+        outcome: outcome_of(&cells),
+        not_run: vec![],
+        cells,
+        plan: None,
+        missing: vec![],
+    };
+    let md = summary::summary_md(&r, &[], None);
+    assert!(md.contains("| a | ok | not ok | not ok |"), "{md}");
+    assert!(md.contains("| b | skip | skip | - |"), "{md}");
+    assert!(md.contains("| totals | 1 ok, 1 skip | 1 not ok, 1 skip | 1 not ok |"), "{md}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -204,6 +204,23 @@ pub fn page(c: &CellResult, dir: &Path, console: &str) -> Markup {
         }
         h2 { "Checks" }
         (checks(c))
+        @if let Some(st) = &c.selftests {
+            h2 { "Kernel selftests (this kernel's tree)" }
+            p { (crate::selftest::counts(&st.cases)) "; a skip is never a pass." }
+            table.selftests {
+                tr { th { "case" } th { "result" } th { "what it printed" } th { "seconds" } }
+                @for r in &st.cases {
+                    tr {
+                        td { code { (r.name) } }
+                        td.(if r.status == crate::selftest::Status::Ok { "ok" } else if r.status == crate::selftest::Status::Skip { "skip" } else { "bad" }) {
+                            (r.status.word()) @if r.flaky.is_some() { " (flaky)" }
+                        }
+                        td { (r.detail) @if let Some(f) = &r.flaky { br; small { "flaky: " (f) } } }
+                        td { (r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default()) }
+                    }
+                }
+            }
+        }
         h2 { "Kernel reports" }
         @if problems.is_empty() {
             p.note { "None: the console has no lockdep report, warning, oops or other kernel problem." }
