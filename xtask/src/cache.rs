@@ -86,6 +86,12 @@ impl Cache {
         self.root.join("selftests").join(source_id).join(format!("{arch}-{key}"))
     }
 
+    /// The tree's uapi headers installed for an arch (`make headers_install`), which the
+    /// selftests' Makefile puts before tools/include/uapi (KHDR_INCLUDES).
+    pub fn uapi_headers(&self, source_id: &str, arch: Arch) -> PathBuf {
+        self.root.join("selftests").join(source_id).join(format!("{arch}-uapi"))
+    }
+
     /// `core` and the `compiler_builtins` stub per rustc version (`<version>/lib/rustlib/<target>`).
     pub fn rust_sysroots(&self) -> PathBuf {
         self.root.join("rust-sysroot")

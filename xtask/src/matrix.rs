@@ -29,6 +29,9 @@ pub enum Scenario {
     /// N offline/online cycles of the KSM-merged memory with a run writer and a knob writer
     /// hammering, every cycle's data verified, then the offline (not in the default cells).
     Soak,
+    /// The kernel's own selftests of the cell's tree, then the offline: cells only for the
+    /// variants with `selftests:` (they cost minutes on s390x, so not in every offline cell).
+    Selftests,
 }
 
 impl Scenario {
@@ -37,6 +40,7 @@ impl Scenario {
             Scenario::Offline => "offline",
             Scenario::Cancel => "cancel",
             Scenario::Soak => "soak",
+            Scenario::Selftests => "selftests",
         }
     }
 }
@@ -135,7 +139,9 @@ impl Variant {
         match self.expect {
             Expectation::Clean => Expectation::Clean,
             Expectation::Splat { .. } => {
-                Expectation::Splat { locks: self.splat_locks.get(&scenario).cloned().unwrap_or_default() }
+                // The selftests scenario's workload is the offline one.
+                let sc = if scenario == Scenario::Selftests { Scenario::Offline } else { scenario };
+                Expectation::Splat { locks: self.splat_locks.get(&sc).cloned().unwrap_or_default() }
             }
         }
     }
@@ -217,10 +223,6 @@ pub struct Mutant {
     /// it may exist only in a newer tree.
     #[serde(default)]
     pub kernel: Option<String>,
-    /// Run the base variant's selftests in its cell (they cost boot time; only a mutant caught
-    /// through a selftest case needs them).
-    #[serde(default)]
-    pub selftests: bool,
 }
 
 fn default_mutant_scenario() -> Scenario {
@@ -298,6 +300,9 @@ impl MatrixFile {
         };
         if let Some(n) = cycles {
             self.set_cycles(&mut c, n);
+        }
+        if c.selftests.is_some() {
+            c.timeout += self.selftests.seconds.get(&arch).copied().unwrap_or(0);
         }
         c
     }

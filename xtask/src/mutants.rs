@@ -23,9 +23,6 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
             if let Some(n) = mu.cycles {
                 m.set_cycles(&mut cell, n);
             }
-            if !mu.selftests {
-                cell.selftests = None;
-            }
             let hit = |terms: &[String]| {
                 terms
                     .iter()
@@ -85,7 +82,7 @@ mod tests {
             assert_eq!(c.kernel.name.as_deref(), Some(kdef.name.as_str()), "{}", c.id());
             let base = &kdef.variant(&m.variants[&mu.base]);
             // Selftests only where the mutant asks for them; a soak mutant soaks its own cycles.
-            assert_eq!(c.selftests.is_some(), mu.selftests, "{}", c.id());
+            assert_eq!(c.selftests.is_some(), mu.scenario == crate::matrix::Scenario::Selftests, "{}", c.id());
             assert_eq!(c.cycles, mu.cycles.or((mu.scenario == crate::matrix::Scenario::Soak).then_some(m.soak.cycles)));
             // The base's own patches come first, then the mutant's.
             assert!(c.variant.patches.starts_with(&base.patches), "{}", c.id());

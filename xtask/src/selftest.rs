@@ -52,6 +52,10 @@ pub struct CaseResult {
     /// neither required nor compared across variants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flaky: Option<String>,
+    /// A skip because the tree has no such program (6.1 has no ksm_functional_tests): shown,
+    /// and the variant's `must_pass` does not reach it, as it names cases of the newest tree.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_in_tree: bool,
 }
 
 /// A cell's selftests in cell.json and results.json: a result per case, and the variant whose
@@ -64,7 +68,7 @@ pub struct Report {
 }
 
 fn result(name: impl Into<String>, status: Status, detail: impl Into<String>, seconds: Option<f64>) -> CaseResult {
-    CaseResult { name: name.into(), status, detail: detail.into(), seconds, flaky: None }
+    CaseResult { name: name.into(), status, detail: detail.into(), seconds, flaky: None, not_in_tree: false }
 }
 
 /// Every case of `plan`, in order: what the guest's `runs` show, or why there is nothing.
@@ -73,7 +77,9 @@ pub fn results(plan: &SelftestPlan, runs: &[SelftestRun], absent: &BTreeMap<Stri
     let mut out = Vec::new();
     for case in &plan.cases {
         if let Some(why) = absent.get(case.program()) {
-            out.push(result(&case.name, Status::Skip, format!("{}: {why}", case.program()), None));
+            let mut r = result(&case.name, Status::Skip, format!("{}: {why}", case.program()), None);
+            r.not_in_tree = true;
+            out.push(r);
             continue;
         }
         let Some(run) = runs.iter().find(|r| r.case == case.name) else {
@@ -91,6 +97,18 @@ pub fn results(plan: &SelftestPlan, runs: &[SelftestRun], absent: &BTreeMap<Stri
         r.flaky = plan.flaky(&r.name).map(str::to_string);
     }
     out
+}
+
+/// How many results the variant requires (named by `must_pass`, program in the tree), and
+/// each of those that is not ok, as `name status (detail)`.
+pub fn must_pass_failures(plan: &SelftestPlan, results: &[CaseResult]) -> (usize, Vec<String>) {
+    let required: Vec<&CaseResult> = results.iter().filter(|r| plan.must_pass(&r.name) && !r.not_in_tree).collect();
+    let failed = required
+        .iter()
+        .filter(|r| r.status != Status::Ok)
+        .map(|r| format!("{} {} ({})", r.name, r.status.word(), r.detail))
+        .collect();
+    (required.len(), failed)
 }
 
 fn last_line(run: &SelftestRun) -> String {

@@ -55,12 +55,21 @@ impl Run {
         if let Some(e) = self.expect {
             variant.expect = e;
         }
-        let timeout = m.timeouts.get(&self.arch).copied().unwrap_or(self.arch.machine().default_timeout);
         if self.cycles.is_some() && self.scenario != Scenario::Soak {
             bail!("--cycles counts the cycles of --scenario soak; give --scenario soak too");
         }
         let mut cell = m.cell(kernel, self.arch, variant, self.scenario);
-        cell.timeout = self.timeout.unwrap_or(timeout);
+        if self.scenario == Scenario::Selftests && cell.selftests.is_none() {
+            bail!(
+                "variant {} has no `selftests:` in {}: the selftests scenario runs the kernel's own tests of \
+                 a variant that names the cases it must pass (give --variant upstream or rust)",
+                cell.variant.name,
+                o.matrix.display()
+            );
+        }
+        if let Some(t) = self.timeout {
+            cell.timeout = t;
+        }
         if let Some(n) = self.cycles.or(cell.cycles) {
             if n == 0 {
                 bail!("--cycles 0 would soak nothing: give 1 or more");

@@ -59,7 +59,8 @@ pub fn build(cache: &Cache, src: &KernelSource, arch: Arch, plan: &SelftestPlan)
         }
     }
     // The key: every input's bytes (sources, helpers, headers next to them), the compiler, the libs.
-    let mut key_input = m.gcc().into_bytes();
+    // "khdr": built against the tree's installed uapi headers (older builds were not).
+    let mut key_input = format!("{} khdr", m.gcc()).into_bytes();
     for (name, dir, p) in &found {
         key_input.extend(name.as_bytes());
         for f in inputs(dir, name, p) {
@@ -88,6 +89,7 @@ pub fn build(cache: &Cache, src: &KernelSource, arch: Arch, plan: &SelftestPlan)
         return Ok(Selftests { files, absent, list });
     }
     tools::require_cmd(&m.gcc())?;
+    let uapi = uapi_headers(cache, src, arch)?;
     let tmp = out.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
@@ -96,7 +98,7 @@ pub fn build(cache: &Cache, src: &KernelSource, arch: Arch, plan: &SelftestPlan)
             std::fs::copy(dir.join(name), tmp.join(name))?;
             continue;
         }
-        compile(cache, tree, arch, dir, name, p, &tmp.join(name))?;
+        compile(cache, tree, &uapi, arch, dir, name, p, &tmp.join(name))?;
     }
     std::fs::write(tmp.join(".complete"), b"")?;
     let _ = std::fs::remove_dir_all(&out);
@@ -123,16 +125,67 @@ fn inputs(dir: &Path, name: &str, p: &Program) -> Vec<PathBuf> {
     v
 }
 
-fn compile(cache: &Cache, tree: &Path, arch: Arch, dir: &Path, name: &str, p: &Program, out: &Path) -> Result<()> {
+/// `make headers_install` of the pristine tree for `arch`, once per (source, arch): the cross
+/// libc's <asm/...> headers are older than the tree (6.12's s390 sigcontext.h needs the
+/// __vector128 its own <asm/types.h> defines, which tools/include/uapi's <linux/types.h> skips).
+fn uapi_headers(cache: &Cache, src: &KernelSource, arch: Arch) -> Result<PathBuf> {
+    let out = cache.uapi_headers(&src.id, arch);
+    let include = out.join("include");
+    if out.join(".complete").exists() {
+        return Ok(include);
+    }
+    let tmp = out.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let (ok, output) = tools::merged_output(duct::cmd(
+        "make",
+        [
+            "-s".to_string(),
+            "-C".into(),
+            src.pristine.display().to_string(),
+            format!("ARCH={}", arch.machine().kernel_arch),
+            format!("O={}", tmp.join("build").display()),
+            format!("INSTALL_HDR_PATH={}", tmp.display()),
+            "headers_install".into(),
+        ],
+    ))?;
+    if !ok {
+        bail!(
+            "the uapi headers of {} do not install for {arch} (make headers_install, which the selftests include first):\n{}",
+            src.pristine.display(),
+            crate::util::tail(&output, 12)
+        );
+    }
+    let _ = std::fs::remove_dir_all(tmp.join("build"));
+    std::fs::write(tmp.join(".complete"), b"")?;
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::rename(&tmp, &out)?;
+    Ok(include)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile(
+    cache: &Cache,
+    tree: &Path,
+    uapi: &Path,
+    arch: Arch,
+    dir: &Path,
+    name: &str,
+    p: &Program,
+    out: &Path,
+) -> Result<()> {
     let m = arch.machine();
     let multiarch = m.cross_prefix.trim_end_matches('-');
-    // As the tree's Makefile: the kernel root for <include/vdso/...>, the tools' uapi copies.
+    // As the tree's Makefile: the kernel root for <include/vdso/...>, the installed uapi
+    // headers (KHDR_INCLUDES), then the tools' uapi copies (TOOLS_INCLUDES).
     let mut args: Vec<String> = vec![
         "-static".into(),
         "-O2".into(),
         "-w".into(),
         "-I".into(),
         tree.display().to_string(),
+        "-isystem".into(),
+        uapi.display().to_string(),
         "-isystem".into(),
         tree.join("tools/include/uapi").display().to_string(),
     ];

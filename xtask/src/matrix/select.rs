@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use super::{Cell, MatrixFile};
+use super::{Cell, MatrixFile, Scenario};
 
 /// A filter term: `s390x`, `prefix`, `cancel`, or `arch=s390x` / `variant=prefix` / `scenario=cancel`.
 pub fn matches(cell: &Cell, term: &str) -> bool {
@@ -34,6 +34,9 @@ pub fn plan(m: &MatrixFile, only: &[String], skip: &[String]) -> Vec<Cell> {
             for v in m.variants.values().map(|b| k.variant(b)) {
                 for &scenario in &m.scenarios {
                     let cell = m.cell(kernel.clone(), arch, v.clone(), scenario);
+                    if scenario == Scenario::Selftests && cell.selftests.is_none() {
+                        continue;
+                    }
                     let keep = only.iter().all(|o| o.split(',').any(|t| matches(&cell, t.trim())))
                         && !skip.iter().any(|s| s.split(',').any(|t| matches(&cell, t.trim())));
                     if keep {

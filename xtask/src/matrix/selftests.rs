@@ -12,9 +12,9 @@ use super::Scenario;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SelftestsDef {
-    /// The scenarios whose cells run them (before the workload, in the same boot).
+    /// Seconds the tests may add to the arch's timeout in a selftests cell.
     #[serde(default)]
-    pub scenarios: Vec<Scenario>,
+    pub seconds: BTreeMap<crate::arch::Arch, u64>,
     /// Programs built from the tree, by file name.
     #[serde(default)]
     pub programs: BTreeMap<String, Program>,
@@ -105,10 +105,11 @@ pub struct SelftestPlan {
 }
 
 impl SelftestPlan {
-    /// The plan of a cell of a variant with `vs` in `scenario`, if that scenario runs them.
+    /// The plan of a cell of a variant with `vs` in `scenario`: the selftests scenario only
+    /// (before its offline, in the same boot).
     pub fn of(def: &SelftestsDef, vs: Option<&VariantSelftests>, scenario: Scenario) -> Option<SelftestPlan> {
         let vs = vs?;
-        if def.cases.is_empty() || !def.scenarios.contains(&scenario) {
+        if def.cases.is_empty() || scenario != Scenario::Selftests {
             return None;
         }
         Some(SelftestPlan {
@@ -171,8 +172,7 @@ mod tests {
 
     fn def() -> SelftestsDef {
         serde_yaml::from_str(
-            "scenarios: [offline]\n\
-             programs:\n  ksm_tests: {dirs: [mm, vm], libs: [numa]}\n  mem-on-off-test.sh: {dirs: [memory-hotplug]}\n\
+            "programs:\n  ksm_tests: {dirs: [mm, vm], libs: [numa]}\n  mem-on-off-test.sh: {dirs: [memory-hotplug]}\n\
              cases:\n  - {name: ksm_tests-merge, run: [ksm_tests, -M, -p, '10']}\n  \
              - {name: mem-on-off, run: [mem-on-off-test.sh, -r, '0'], fail_if: unexpected}\n",
         )
@@ -180,13 +180,14 @@ mod tests {
     }
 
     #[test]
-    fn only_the_named_scenarios_of_variants_with_selftests_run_them() {
+    fn only_the_selftests_scenario_of_variants_with_selftests_runs_them() {
         let d = def();
         let vs = VariantSelftests { must_pass: vec!["ksm_tests-*".into()], same_as: None };
-        assert!(SelftestPlan::of(&d, Some(&vs), Scenario::Offline).is_some());
+        assert!(SelftestPlan::of(&d, Some(&vs), Scenario::Selftests).is_some());
+        assert!(SelftestPlan::of(&d, Some(&vs), Scenario::Offline).is_none());
         assert!(SelftestPlan::of(&d, Some(&vs), Scenario::Cancel).is_none());
-        assert!(SelftestPlan::of(&d, None, Scenario::Offline).is_none());
-        let p = SelftestPlan::of(&d, Some(&vs), Scenario::Offline).unwrap();
+        assert!(SelftestPlan::of(&d, None, Scenario::Selftests).is_none());
+        let p = SelftestPlan::of(&d, Some(&vs), Scenario::Selftests).unwrap();
         assert!(p.must_pass("ksm_tests-merge"));
         assert!(!p.must_pass("mem-on-off"));
     }

@@ -5,10 +5,19 @@ fn repo_matrix() -> MatrixFile {
 }
 
 #[test]
-fn the_repo_matrix_has_two_kernels_three_variants_on_two_arches_and_two_scenarios() {
+fn the_repo_matrix_has_two_kernels_three_variants_on_two_arches_and_two_scenarios_plus_selftests() {
     let m = repo_matrix();
     let cells = plan(&m, &[], &[]);
-    assert_eq!(cells.len(), 24);
+    // 2 kernels x 2 arches x (3 variants x offline, cancel + the 2 with selftests: x selftests)
+    assert_eq!(cells.len(), 32);
+    let selftests: Vec<String> =
+        cells.iter().filter(|c| c.scenario == Scenario::Selftests).map(|c| c.id().to_string()).collect();
+    assert_eq!(selftests.len(), 8);
+    assert!(selftests.iter().all(|id| !id.contains("prefix")), "{selftests:?}");
+    assert!(cells.iter().all(|c| c.selftests.is_some() == (c.scenario == Scenario::Selftests)));
+    // The tests' seconds are added to the arch's timeout in their cells only.
+    let timeout = |id: &str| cells.iter().find(|c| c.id().to_string() == id).unwrap().timeout;
+    assert_eq!(timeout("6.12-s390x-rust-selftests"), timeout("6.12-s390x-rust-offline") + 300);
     let prefix_cancel = cells.iter().find(|c| c.id().to_string() == "6.1-s390x-prefix-cancel").unwrap();
     assert_eq!(
         prefix_cancel.expectation,
@@ -27,11 +36,11 @@ fn the_repo_matrix_has_two_kernels_three_variants_on_two_arches_and_two_scenario
 #[test]
 fn only_and_skip_filter_cells() {
     let m = repo_matrix();
-    let c = plan(&m, &["s390x".into(), "prefix,upstream".into(), "6.1".into()], &["cancel".into()]);
+    let c = plan(&m, &["s390x".into(), "prefix,upstream".into(), "6.1".into()], &["cancel,selftests".into()]);
     let ids: Vec<String> = c.iter().map(|c| c.id().to_string()).collect();
     assert_eq!(ids, vec!["6.1-s390x-prefix-offline", "6.1-s390x-upstream-offline"]);
     assert!(plan(&m, &["arch=arm64".into(), "variant=rust".into(), "scenario=cancel".into()], &[]).len() == 2);
-    assert_eq!(plan(&m, &["kernel=6.12".into()], &[]).len(), 12);
+    assert_eq!(plan(&m, &["kernel=6.12".into()], &[]).len(), 16);
 }
 
 #[test]
@@ -44,7 +53,7 @@ fn a_users_tree_runs_the_series_of_the_nearest_kernel_not_newer() {
     assert!(e.contains("older than the oldest kernel the matrix supports (6.1)"), "{e}");
     m.pin_kernel("6.12.7", "/src/linux").unwrap();
     let cells = plan(&m, &[], &[]);
-    assert_eq!(cells.len(), 12);
+    assert_eq!(cells.len(), 16);
     assert!(cells.iter().all(|c| c.kernel.source == "/src/linux" && c.kernel.name.as_deref() == Some("6.12")));
 }
 

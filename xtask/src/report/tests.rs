@@ -258,8 +258,14 @@ fn every_kernel_of_the_run_is_named_with_its_source() {
 fn a_variant_whose_selftests_differ_from_its_same_as_fails_naming_the_case_and_the_table_shows_both() {
     use crate::selftest::{CaseResult, Report as St, Status};
     let dir = std::env::temp_dir().join(format!("ksmh-parity-{}", std::process::id()));
-    let case =
-        |name: &str, status| CaseResult { name: name.into(), status, detail: "d".into(), seconds: None, flaky: None };
+    let case = |name: &str, status| CaseResult {
+        name: name.into(),
+        status,
+        detail: "d".into(),
+        seconds: None,
+        flaky: None,
+        not_in_tree: false,
+    };
     let mut up = cell(&dir, Arch::Arm64, "upstream", Scenario::Offline, Outcome::Pass, "");
     up.selftests = Some(St { cases: vec![case("a", Status::Ok), case("b", Status::Skip)], same_as: None });
     let mut rust = cell(&dir, Arch::Arm64, "rust", Scenario::Offline, Outcome::Pass, "");

@@ -3,8 +3,7 @@ use crate::matrix::{SelftestsDef, VariantSelftests};
 
 fn plan() -> SelftestPlan {
     let def: SelftestsDef = serde_yaml::from_str(
-        "scenarios: [offline]\n\
-         programs:\n  ksm_tests: {dirs: [mm, vm]}\n  ksm_functional_tests: {dirs: [mm]}\n  mem-on-off-test.sh: {dirs: [memory-hotplug]}\n\
+        "programs:\n  ksm_tests: {dirs: [mm, vm]}\n  ksm_functional_tests: {dirs: [mm]}\n  mem-on-off-test.sh: {dirs: [memory-hotplug]}\n\
          cases:\n\
          - {name: ksm_tests-merge, run: [ksm_tests, -M, -p, '10']}\n\
          - {name: ksm_tests-numa-1, run: [ksm_tests, -N, -m, '1'], flaky: by design}\n\
@@ -12,8 +11,11 @@ fn plan() -> SelftestPlan {
          - {name: mem-on-off, run: [mem-on-off-test.sh, -r, '0'], fail_if: unexpected, skip_if: '^skip '}\n",
     )
     .unwrap();
-    let vs = VariantSelftests { must_pass: vec!["ksm_tests-merge".into()], same_as: None };
-    SelftestPlan::of(&def, Some(&vs), crate::matrix::Scenario::Offline).unwrap()
+    let vs = VariantSelftests {
+        must_pass: vec!["ksm_tests-merge".into(), "ksm_functional_tests".into(), "mem-on-off".into()],
+        same_as: None,
+    };
+    SelftestPlan::of(&def, Some(&vs), crate::matrix::Scenario::Selftests).unwrap()
 }
 
 fn run(case: &str, exit: Option<i64>, out: &str) -> SelftestRun {
@@ -84,6 +86,21 @@ fn skip_lines_and_missing_programs_are_skips_never_passes() {
     assert_eq!(r[2].name, "ksm_functional_tests");
     assert_eq!(r[2].status, Status::Skip);
     assert!(r[2].detail.contains("not in this tree"));
+    // A program the tree lacks is shown as a skip, but must_pass (named for the newest tree)
+    // does not reach it; a skip of a program that is there is no pass.
+    assert_eq!(
+        must_pass_failures(&p, &r),
+        (2, vec!["mem-on-off skip (skip all tests: no hot-pluggable memory)".to_string()])
+    );
+    let present = results(
+        &p,
+        &[run("ksm_tests-merge", Some(0), ""), run("ksm_functional_tests", Some(1), "Bail out!")],
+        &BTreeMap::new(),
+    );
+    assert_eq!(
+        must_pass_failures(&p, &present).1,
+        vec!["ksm_functional_tests not ok (exit 1: Bail out!)", "mem-on-off not run (the guest did not run it)"]
+    );
     assert_eq!((r[3].status, r[3].detail.as_str()), (Status::Skip, "skip all tests: no hot-pluggable memory"));
     let r = results(&p, &[run("mem-on-off", Some(1), "\t\t FAILED - unable to offline some memory blocks")], &absent);
     assert_eq!(

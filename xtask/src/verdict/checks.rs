@@ -305,17 +305,13 @@ impl Checks {
         lockout
     }
 
-    /// The kernel's own selftests: every case the variant names must pass (a skip is no pass).
+    /// The kernel's own selftests: every case the variant names must pass (a skip is no pass),
+    /// where the tree has its program.
     pub(super) fn selftests(&mut self, i: &Inputs) {
         let Some((plan, results)) = i.selftests else { return };
-        let failed: Vec<String> = results
-            .iter()
-            .filter(|r| plan.must_pass(&r.name) && r.status != crate::selftest::Status::Ok)
-            .map(|r| format!("{} {} ({})", r.name, r.status.word(), r.detail))
-            .collect();
+        let (required, failed) = crate::selftest::must_pass_failures(plan, results);
         let detail = if failed.is_empty() {
-            let n = results.iter().filter(|r| plan.must_pass(&r.name)).count();
-            format!("{}; the {n} that must pass passed", crate::selftest::counts(results))
+            format!("{}; the {required} that must pass passed", crate::selftest::counts(results))
         } else {
             format!("must pass: {}", failed.join("; "))
         };

@@ -37,6 +37,10 @@ pub fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str, console: &str) -> Cell
     let analysis = console::analyze_bytes(text.as_bytes());
     let guest = markers::summarize(&markers::parse(&text));
     let ev = lockout::analyze(&guest.trace, &variant.must_call);
+    let selftests = plan_cell
+        .selftests
+        .as_ref()
+        .map(|p| xtask::selftest::results(p, &guest.selftests, &absent(plan_cell.kernel.name.as_deref())));
     let dimm = arch.machine().memory == MemoryMode::DimmHotplug;
     let host =
         HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() };
@@ -53,7 +57,7 @@ pub fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str, console: &str) -> Cell
         cell: id,
         lockout: Some(&ev),
         must_call: &variant.must_call,
-        selftests: None,
+        selftests: plan_cell.selftests.as_ref().zip(selftests.as_deref()),
         cycles: None,
     });
     let cdir = dir.join(id);
@@ -71,11 +75,25 @@ pub fn cell(m: &matrix::MatrixFile, dir: &Path, id: &str, console: &str) -> Cell
         stages: vec![("build".into(), 7.8), ("image".into(), 0.17), ("boot".into(), 17.2), ("analyze".into(), 0.02)],
         kernel_rebuilt: Some(false),
         decoded: decoded(id),
-        selftests: None,
+        selftests: selftests.map(|cases| xtask::selftest::Report {
+            cases,
+            same_as: plan_cell.selftests.as_ref().and_then(|p| p.same_as.clone()),
+        }),
         dir: cdir.clone(),
     };
     std::fs::write(cdir.join("cell.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
     c
+}
+
+/// The selftest programs a kernel's tree lacks, as the runner finds them when it builds them
+/// (`kernel::selftests::locate`; a console does not say): 6.1 has no ksm_functional_tests
+/// (it came in 6.4).
+pub fn absent(kernel: Option<&str>) -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    if kernel == Some("6.1") {
+        m.insert("ksm_functional_tests".into(), "not in this tree (tools/testing/selftests/{mm,vm})".into());
+    }
+    m
 }
 
 /// The frames as `--debug-info` decodes them, for the cells with a real faddr2line output (run
