@@ -224,7 +224,7 @@ pub fn run_cell(ctx: &Context, cell: &Cell, dir: &Path, stage: &mut dyn FnMut(&s
         let console = String::from_utf8_lossy(&text);
         let lines: Vec<&str> = console.lines().collect();
         let tokens = kernel::decode::frame_tokens(analysis.problems().flat_map(|f| f.lines_in(&lines).iter().copied()));
-        kernel::decode::decode(&ctx.sources[&cell.kernel.source].pristine, cell.arch, vmlinux, &tokens, dir)
+        kernel::decode::decode(cell.arch, vmlinux, &tokens, dir)
     });
     clock.next("", &mut |_| {});
     let r = CellResult {
