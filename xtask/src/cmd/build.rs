@@ -57,7 +57,13 @@ impl Build {
             b.build_dir.display(),
             out.display(),
             b.seconds,
-            if b.relinked { "relinked" } else { "nothing to rebuild" }
+            if b.relinked {
+                "relinked"
+            } else if b.up_to_date {
+                "make skipped: nothing changed since this tree's last build"
+            } else {
+                "nothing to rebuild"
+            }
         );
         Ok(0)
     }

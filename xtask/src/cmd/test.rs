@@ -102,6 +102,8 @@ impl Test {
         let err_fail = super::faults::print(&errs);
         eprintln!("== --debug-info: a prefix cell with reduced DWARF, its report's frames decoded to file:line");
         let debug_info = debug_info_check(&o, &m, &dir.join("debug-info"))?;
+        eprintln!("== build stamp: a build where nothing changed skips make; one byte of C or Rust never does");
+        let stamp = stamp_check(&o, &m, &dir.join("build-stamp"))?;
         eprintln!("== faults: concurrent runs, SIGKILL, a killed patch switch, a console flood");
         let faults = super::faults::run_faults(&o, &dir.join("faults"))?;
         let faults_fail = super::faults::print(&faults);
@@ -113,6 +115,7 @@ impl Test {
         println!("merge without a shard: {rehearsal_line}");
         println!("workflow lint: {zizmor_line}");
         println!("debug info: {}{}", if debug_info.ok { "ok: " } else { "FAILED: " }, debug_info.detail);
+        println!("build stamp: {}{}", if stamp.ok { "ok: " } else { "FAILED: " }, stamp.detail);
         println!("rust-ksm mutation testing: {mutants_line}");
         println!("html report: {html_line}");
         println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
@@ -128,6 +131,7 @@ impl Test {
             && err_fail == 0
             && faults_fail == 0
             && debug_info.ok
+            && stamp.ok
             && mutants_missed == 0
             && !r.interrupted;
         Ok(if all { 0 } else { 1 })
@@ -237,21 +241,129 @@ fn debug_info_check(o: &Options, m: &MatrixFile, dir: &Path) -> Result<Check> {
     let o = Options { debug_info: true, ..o.clone() };
     let cell = probe_cell(&o, m, m.first_kernel().1.variant(prefix), arch, 300, dir)?;
     let decoded = cell.decoded.clone().unwrap_or_default();
+    // The one-pass decoding must give what the tree's faddr2line gives, frame by frame.
+    let reference = {
+        let console = std::fs::read(cell.dir.join("console.log")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&console);
+        let lines: Vec<&str> = text.lines().collect();
+        let tokens = crate::kernel::decode::frame_tokens(
+            cell.findings.problems().flat_map(|f| f.lines_in(&lines).iter().copied()),
+        );
+        let src = crate::kernel::resolve_source(&o.cache, &m.first_kernel().0.source)?;
+        let vmlinux = cell.dir.join(&decoded.vmlinux);
+        crate::kernel::decode::decode_faddr2line(&src.pristine, arch, &vmlinux, &tokens, &cell.dir)
+    };
+    let differ: Vec<&String> = reference
+        .frames
+        .keys()
+        .chain(decoded.frames.keys())
+        .filter(|k| reference.frames.get(*k) != decoded.frames.get(*k))
+        .collect();
     let callback = decoded.frames.iter().find(|(k, _)| k.starts_with("ksm_memory_callback+"));
     let place = callback.and_then(|(_, sites)| sites.last()).map(|s| s.place.clone()).unwrap_or_default();
     let page = std::fs::read_to_string(cell.dir.join("index.html")).unwrap_or_default();
     let ok = cell.verdict.outcome == Outcome::Pass
+        && differ.is_empty()
         && place.starts_with("mm/ksm.c:")
         && cell.dir.join(&decoded.vmlinux).is_file()
         && page.contains("Stack frames decoded to file:line")
         && page.contains(&place);
     let detail = format!(
-        "{} {}: {} frames decoded, ksm_memory_callback at {}{}",
+        "{} {}: {} frames decoded in one pass in {:.1} s ({}), ksm_memory_callback at {}{}",
         cell.id,
         cell.verdict.outcome.name(),
         decoded.frames.len(),
+        cell.stages.iter().find(|(s, _)| s == "decode").map_or(f64::NAN, |(_, t)| *t),
+        if differ.is_empty() {
+            format!("as faddr2line: {} frames", reference.frames.len())
+        } else {
+            format!("faddr2line differs on {differ:?}")
+        },
         if place.is_empty() { "(not decoded)" } else { &place },
         decoded.error.map(|e| format!(" ({e})")).unwrap_or_default()
+    );
+    Ok(Check::new(name, ok, detail))
+}
+
+/// The build stamp for real, on the first kernel: a second build of an unchanged tree skips
+/// make and gives the very same kernel; one byte of mm/ksm.c (a message's first letter) is
+/// rebuilt and is in the new vmlinux; one byte of rust-ksm gives another kernel.
+fn stamp_check(o: &Options, m: &MatrixFile, dir: &Path) -> Result<Check> {
+    let name = "a no-op build is skipped, a one-byte edit never is";
+    let (Some(upstream), Some(rust)) = (m.variants.get("upstream"), m.variants.get("rust")) else {
+        return Ok(Check::new(name, false, "the matrix has no upstream or rust variant"));
+    };
+    let (k, kdef) = m.first_kernel();
+    let src = crate::kernel::resolve_source(&o.cache, &k.source)?;
+    let arch = if m.arches.contains(&Arch::S390x) { Arch::S390x } else { m.arches[0] };
+    let repo = crate::paths::repo_root();
+    let build = |v: &Variant, tag: &str| -> Result<(crate::kernel::Built, Vec<String>)> {
+        let out = dir.join(tag);
+        std::fs::create_dir_all(&out)?;
+        let req = crate::kernel::BuildRequest {
+            cache: &o.cache,
+            repo: &repo,
+            src: &src,
+            arch,
+            variant: v,
+            out_dir: &out,
+            jobs: o.make_jobs,
+            lockout_evidence: o.lockout_evidence,
+            debug_info: false,
+        };
+        let mut stages = Vec::new();
+        let b = crate::kernel::build(&req, &mut |s| stages.push(s.to_string()))?;
+        Ok((b, stages))
+    };
+    let fixture = |f: &str| repo.join("xtask/tests/fixtures/build-stamp").join(f);
+    let in_vmlinux = |b: &crate::kernel::Built, text: &[u8]| {
+        std::fs::read(b.build_dir.join("vmlinux")).is_ok_and(|v| v.windows(text.len()).any(|w| w == text))
+    };
+    // Seen both ways, which must agree: the stage line, and what build() returns.
+    let skipped = |s: &[String], b: &crate::kernel::Built| {
+        let stage = s.iter().any(|s| s == "up-to-date");
+        (stage == b.up_to_date).then_some(stage)
+    };
+    let up = kdef.variant(upstream);
+    let (b1, _) = build(&up, "1-upstream")?;
+    let (b2, s2) = build(&up, "2-upstream-unchanged")?;
+    let edited = derived(&up, "upstream-one-byte", vec![fixture("one-byte-ksm.patch")], vec![]);
+    let (b3, s3) = build(&edited, "3-upstream-one-byte-of-ksm-c")?;
+    let c_edit_in =
+        in_vmlinux(&b3, b"Ksm: register sysfs failed") && !in_vmlinux(&b3, b"\x013ksm: register sysfs failed");
+    let rust = kdef.variant(rust);
+    let (b4, _) = build(&rust, "4-rust")?;
+    let mut rust_edited = rust.clone();
+    rust_edited.name = "rust-one-byte".into();
+    rust_edited.rust_patches.push(fixture("one-byte-rust.patch"));
+    let (b5, s5) = build(&rust_edited, "5-rust-one-byte-of-rust-ksm")?;
+    let short = |b: &crate::kernel::Built| b.image_sha256.chars().take(12).collect::<String>();
+    let ok = skipped(&s2, &b2) == Some(true)
+        && b2.image_sha256 == b1.image_sha256
+        && skipped(&s3, &b3) == Some(false)
+        && b3.image_sha256 != b1.image_sha256
+        && c_edit_in
+        && skipped(&s5, &b5) == Some(false)
+        && b5.image_sha256 != b4.image_sha256;
+    let detail = format!(
+        "{arch} {}: unchanged {} ({:.1} s, {} -> {}); one byte of mm/ksm.c {} ({:.0} s, {}, the new text in vmlinux: {c_edit_in}); \
+         one byte of rust-ksm {} ({:.0} s, {} -> {})",
+        src.id,
+        match skipped(&s2, &b2) {
+            Some(true) => "skipped make",
+            Some(false) => "ran make",
+            None => "stage and result disagree",
+        },
+        b2.seconds,
+        short(&b1),
+        short(&b2),
+        if skipped(&s3, &b3) == Some(false) { "rebuilt" } else { "SKIPPED" },
+        b3.seconds,
+        short(&b3),
+        if skipped(&s5, &b5) == Some(false) { "rebuilt" } else { "SKIPPED" },
+        b5.seconds,
+        short(&b4),
+        short(&b5),
     );
     Ok(Check::new(name, ok, detail))
 }

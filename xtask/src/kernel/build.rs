@@ -52,6 +52,8 @@ pub struct Built {
     pub vmlinux: Option<PathBuf>,
     /// The kernel image was relinked by this build.
     pub relinked: bool,
+    /// make was not run: the build tree's stamp says nothing changed since its last build.
+    pub up_to_date: bool,
     pub seconds: f64,
 }
 
@@ -126,36 +128,98 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     )?;
     stage("sync");
     let tree = req.cache.source_tree(&req.src.id, req.arch);
-    source::sync_tree(req.src, &tree, &patches::owned_files(&tree))?;
+    let synced = source::sync_tree(req.src, &tree, &patches::owned_files(&tree))?;
     stage("patch");
     let series = patches::expand(&req.variant.patch_paths(req.repo))?;
-    patches::switch(&tree, &req.src.pristine, &series)?;
+    let switched = patches::switch(&tree, &req.src.pristine, &series)?;
+    let generation = tree_generation(&tree, synced || switched)?;
     stage("configure");
     let out = configure(req, &tree)?;
 
-    let mut extra: Vec<String> = vec![format!("-j{}", req.jobs)];
+    let mut extra: Vec<String> = Vec::new();
+    let mut rust_files = Vec::new();
     if req.variant.rust {
         stage("rust-core");
         let rs = rustcore::ensure_sysroot(req.cache, m.rust_target)?;
         let crate_dir = rust_crate(req)?;
         extra.extend(rustcore::make_vars(&rs, &crate_dir));
+        rust_files = walk_rs(&crate_dir.join("src"))?;
+        rust_files.push(crate_dir.join("Cargo.toml"));
     }
-    stage("build");
     let image = m.image_path(&out);
-    let before = mtime(&image);
-    let make = make_cmd(m, &tree, &out, req.cache, &extra);
     let log = req.out_dir.join("build.log");
-    run_logged(make, &log, &format!("kernel build ({} {})", req.arch, req.variant.name))?;
-    if !image.exists() {
-        bail!("the build finished but left no {}; see {}", image.display(), log.display());
-    }
-    let relinked = mtime(&image) != before;
+    let stamp_file = out.join(".ksmh-built");
+    let stamp = build_stamp(&generation, &out.join(".config"), &extra, &rust_files, &m.gcc())?;
+    let up_to_date = image.exists() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str());
+    let relinked = if up_to_date {
+        // The tree, .config, rust-ksm and the compilers are what the last build of this tree
+        // saw: make would only confirm it (seconds of stat on every file).
+        stage("up-to-date");
+        std::fs::write(&log, format!("make skipped: nothing changed since the last build (stamp {stamp})\n"))?;
+        false
+    } else {
+        stage("build");
+        let before = mtime(&image);
+        let _ = std::fs::remove_file(&stamp_file);
+        let mut args = vec![format!("-j{}", req.jobs)];
+        args.extend(extra.iter().cloned());
+        let make = make_cmd(m, &tree, &out, req.cache, &args);
+        run_logged(make, &log, &format!("kernel build ({} {})", req.arch, req.variant.name))?;
+        if !image.exists() {
+            bail!("the build finished but left no {}; see {}", image.display(), log.display());
+        }
+        crate::util::write_atomic(&stamp_file, stamp.as_bytes())?;
+        mtime(&image) != before
+    };
     let copy = req.out_dir.join(image.file_name().unwrap_or_default());
     let bytes = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
     crate::util::write_atomic(&copy, &bytes).with_context(|| format!("copying the kernel to {}", copy.display()))?;
     let image_sha256 = crate::util::sha256_hex(&bytes);
     let vmlinux = if req.debug_info { Some(keep_vmlinux(&out, req.out_dir)?) } else { None };
-    Ok(Built { relinked, build_dir: out, image: copy, image_sha256, vmlinux, seconds: t0.elapsed().as_secs_f64() })
+    Ok(Built {
+        relinked,
+        up_to_date,
+        build_dir: out,
+        image: copy,
+        image_sha256,
+        vmlinux,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The tree's generation: a token renewed whenever the sync or the patch switch may have
+/// changed a file, so a build tree's stamp never outlives the sources it was built from (even
+/// when another build tree of the same source tree was built in between).
+fn tree_generation(tree: &Path, changed: bool) -> Result<String> {
+    let f = tree.join(".ksmh-generation");
+    if !changed {
+        if let Ok(g) = std::fs::read_to_string(&f) {
+            return Ok(g);
+        }
+    }
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let g = format!("{}.{:09}-{}", now.as_secs(), now.subsec_nanos(), std::process::id());
+    crate::util::write_atomic(&f, g.as_bytes())?;
+    Ok(g)
+}
+
+/// What a build depends on besides the tree: its generation, the .config, the make variables
+/// (rust-ksm's crate and sysroot), rust-ksm's sources, the C compiler's version.
+fn build_stamp(generation: &str, config: &Path, extra: &[String], rust_files: &[PathBuf], gcc: &str) -> Result<String> {
+    let mut input: Vec<u8> = generation.as_bytes().to_vec();
+    input.extend(std::fs::read(config).with_context(|| format!("reading {}", config.display()))?);
+    for a in extra {
+        input.extend(a.as_bytes());
+        input.push(0);
+    }
+    for f in rust_files {
+        input.extend(f.display().to_string().as_bytes());
+        input.extend(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    let version = duct::cmd!(gcc, "-dumpfullversion").stdout_capture().stderr_null().unchecked().run()?;
+    input.extend(gcc.as_bytes());
+    input.extend(version.stdout);
+    Ok(crate::util::short_hash(&input))
 }
 
 /// The cell's `vmlinux` next to its logs: a hard link (no copy of a file of tens of MB), else a

@@ -190,34 +190,36 @@ pub fn tree_version(path: &Path) -> Result<String> {
 /// Makes the working copy exist and (for user trees, or a re-extracted source) match the
 /// pristine tree, except for the files that patches own: those are handled by
 /// `patches::switch`, which restores them. The stamp is written only after a complete copy.
-pub fn sync_tree(src: &KernelSource, tree: &Path, patched_files: &[String]) -> Result<()> {
+/// Returns whether a file of the tree may have changed.
+pub fn sync_tree(src: &KernelSource, tree: &Path, patched_files: &[String]) -> Result<bool> {
     let stamp = tree.join(".ksmh-copied");
     let current = std::fs::read_to_string(&stamp).ok();
     if current.as_deref() == Some(src.stamp.as_str()) && !src.resync {
-        return Ok(());
+        return Ok(false);
     }
     std::fs::create_dir_all(tree)?;
     if current.is_none() {
         eprintln!("copying {} to {}", src.pristine.display(), tree.display());
     }
     let _ = std::fs::remove_file(&stamp);
-    mirror(&src.pristine, tree, patched_files)?;
+    let copied = mirror(&src.pristine, tree, patched_files)?;
     crate::util::write_atomic(&stamp, src.stamp.as_bytes())?;
-    Ok(())
+    Ok(copied || current.as_deref() != Some(src.stamp.as_str()))
 }
 
-/// `tree` made equal to `pristine` except for `.git`, our `.ksmh-*` files and `keep`.
-pub fn mirror(pristine: &Path, tree: &Path, keep: &[String]) -> Result<()> {
+/// `tree` made equal to `pristine` except for `.git`, our `.ksmh-*` files and `keep`: whether
+/// rsync changed anything (its itemized list).
+pub fn mirror(pristine: &Path, tree: &Path, keep: &[String]) -> Result<bool> {
     tools::require_cmd("rsync")?;
     // --checksum without -t: only files whose content differs are rewritten, and they get a
     // fresh mtime, so make rebuilds exactly what changed and nothing else.
     let mut args: Vec<String> =
-        ["-rl", "--checksum", "--delete", "--exclude=/.git", "--exclude=/.ksmh-*"].map(String::from).to_vec();
+        ["-rli", "--checksum", "--delete", "--exclude=/.git", "--exclude=/.ksmh-*"].map(String::from).to_vec();
     args.extend(keep.iter().map(|f| format!("--exclude=/{f}")));
     args.push(format!("{}/", pristine.display()));
     args.push(format!("{}/", tree.display()));
-    tools::run(duct::cmd("rsync", &args), &format!("copying the kernel source into {}", tree.display()))?;
-    Ok(())
+    let out = tools::run(duct::cmd("rsync", &args), &format!("copying the kernel source into {}", tree.display()))?;
+    Ok(out.lines().any(|l| !l.trim().is_empty()))
 }
 
 #[cfg(test)]
