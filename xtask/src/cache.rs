@@ -92,6 +92,11 @@ impl Cache {
         self.root.join("selftests").join(source_id).join(format!("{arch}-uapi"))
     }
 
+    /// The git worktree `bisect` checks commits out in, per bisected tree.
+    pub fn bisect_worktree(&self, key: &str) -> PathBuf {
+        self.root.join("bisect").join(key).join("linux")
+    }
+
     /// `core` and the `compiler_builtins` stub per rustc version (`<version>/lib/rustlib/<target>`).
     pub fn rust_sysroots(&self) -> PathBuf {
         self.root.join("rust-sysroot")

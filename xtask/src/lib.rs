@@ -6,6 +6,7 @@
 //! `tools`, `lock`, `cache`, `paths`, `util`, `arch` are the low helpers: they import nothing above them.
 
 pub mod arch;
+pub mod bisect;
 pub mod cache;
 pub mod cmd;
 pub mod console;

@@ -16,6 +16,7 @@ use crate::runner;
 
 mod analyze;
 mod bench;
+mod bisect;
 mod build;
 mod doctor;
 mod faults;
@@ -29,6 +30,7 @@ mod test;
 
 pub use analyze::Analyze;
 pub use bench::Bench;
+pub use bisect::Bisect;
 pub use build::Build;
 pub use doctor::Doctor;
 pub use faults::Faults;
@@ -122,6 +124,7 @@ impl KernelOpts {
             console_cap: self.console_cap_mib << 20,
             guest_fault: self.guest_fault.clone(),
             results_root: crate::paths::results_root(self.results.results_dir.as_deref()),
+            bisecting: false,
         }
     }
 }

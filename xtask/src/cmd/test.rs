@@ -104,6 +104,8 @@ impl Test {
         let debug_info = debug_info_check(&o, &m, &dir.join("debug-info"))?;
         eprintln!("== build stamp: a build where nothing changed skips make; one byte of C or Rust never does");
         let stamp = stamp_check(&o, &m, &dir.join("build-stamp"))?;
+        eprintln!("== bisect: a kernel git tree with a known history, bisected for the commit that brought the splat and the one that cured it");
+        let bisect = super::bisect::suite_check(&o, &m, &dir.join("bisect"))?;
         eprintln!("== faults: concurrent runs, SIGKILL, a killed patch switch, a console flood");
         let faults = super::faults::run_faults(&o, &dir.join("faults"))?;
         let faults_fail = super::faults::print(&faults);
@@ -116,6 +118,7 @@ impl Test {
         println!("workflow lint: {zizmor_line}");
         println!("debug info: {}{}", if debug_info.ok { "ok: " } else { "FAILED: " }, debug_info.detail);
         println!("build stamp: {}{}", if stamp.ok { "ok: " } else { "FAILED: " }, stamp.detail);
+        println!("bisect: {}{}", if bisect.ok { "ok: " } else { "FAILED: " }, bisect.detail);
         println!("rust-ksm mutation testing: {mutants_line}");
         println!("html report: {html_line}");
         println!("mutants: {} caught, {mutants_missed} missed", mutants.len() - mutants_missed);
@@ -132,6 +135,7 @@ impl Test {
             && faults_fail == 0
             && debug_info.ok
             && stamp.ok
+            && bisect.ok
             && mutants_missed == 0
             && !r.interrupted;
         Ok(if all { 0 } else { 1 })

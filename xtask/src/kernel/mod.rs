@@ -18,4 +18,6 @@ pub use build::{build, BuildRequest, Built};
 pub use patches::{expand as expand_series, series_applies};
 pub use rustcore::{probe as rust_toolchain, Toolchain};
 pub use selftests::{Selftests, FOREIGN_DEBS as SELFTEST_DEBS};
-pub use source::{check_has_lockout, resolve as resolve_source, tree_version, KernelSource, DEBIAN_TARBALL};
+pub use source::{
+    check_has_lockout, mirror as mirror_tree, resolve as resolve_source, tree_version, KernelSource, DEBIAN_TARBALL,
+};

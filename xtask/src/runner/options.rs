@@ -32,6 +32,9 @@ pub struct Options {
     pub guest_fault: Option<String>,
     /// Where results folders go (for reproduce.sh).
     pub results_root: PathBuf,
+    /// Judge a tree without the upstream fix instead of refusing it: bisect looks for the
+    /// commit that lost or gained it, so such a tree is an answer, not a mistake.
+    pub bisecting: bool,
 }
 
 impl Options {

@@ -8,6 +8,7 @@
 //! renders its part (maud for the markup, plotters' SVG backend for the pictures). Only
 //! [`write`] and [`browser`] touch files and processes.
 
+pub mod bisect;
 pub mod browser;
 pub mod cell;
 pub mod compare;
