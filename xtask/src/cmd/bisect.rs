@@ -392,7 +392,7 @@ fn fixture_repo(
         Ok(())
     };
     let commit = |msg: &str| -> Result<String> {
-        g(&["add", "-A"])?;
+        g(&["add", "-A", "--force"])?;
         g(&["commit", "-q", "-m", msg])?;
         Ok(g(&["rev-parse", "HEAD"])?.trim().to_string())
     };
@@ -485,5 +485,29 @@ mod tests {
         assert_eq!(std::fs::read_to_string(wt.join("f")).unwrap(), "c");
         assert_eq!(std::fs::read_to_string(base.join("user/f")).unwrap(), "c", "the user's checkout");
         let _ = std::fs::remove_dir_all(&base);
+    }
+}
+
+#[cfg(test)]
+mod fixture_tests {
+    /// The suite's fixture tree on the real cache (it copies a whole kernel tree: run by hand
+    /// with `--ignored`; `cargo xtask test` makes and bisects it anyway).
+    #[test]
+    #[ignore]
+    fn the_fixture_tree_has_the_bug_in_its_third_commit_and_the_cure_in_its_fifth() {
+        let cache = crate::cache::Cache::locate(None);
+        let m = crate::matrix::load(&crate::matrix::default_path(&crate::paths::repo_root())).unwrap();
+        let (k, kdef) = m.first_kernel();
+        let src = crate::kernel::resolve_source(&cache, &k.source).unwrap();
+        let series =
+            crate::kernel::expand_series(&kdef.variant(&m.variants["prefix"]).patch_paths(&crate::paths::repo_root()))
+                .unwrap();
+        let (repo, commits) = super::fixture_repo(&cache, &src, &series).unwrap();
+        assert_eq!(commits.len(), 6);
+        let has_fix = |rev: &str| {
+            let text = crate::tools::run(super::git(&repo, &["show", &format!("{rev}:mm/ksm.c")]), "git show").unwrap();
+            text.contains("KSM_RUN_OFFLINE")
+        };
+        assert_eq!(commits.iter().map(|c| has_fix(c)).collect::<Vec<_>>(), [true, true, false, false, true, true]);
     }
 }
