@@ -2,9 +2,21 @@
 //! plain line-per-event output when stderr is not a terminal or `CI` is set.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Set by `watch`, which prints one line per round: no spinners, no stage lines.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, Ordering::Relaxed);
+}
+
+fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
 
 pub struct Progress {
     multi: Option<MultiProgress>,
@@ -26,7 +38,7 @@ impl Progress {
     }
 
     pub fn cell(&self, id: &str) -> CellProgress {
-        let bar = self.multi.as_ref().map(|m| {
+        let bar = self.multi.as_ref().filter(|_| !quiet()).map(|m| {
             let b = m.add(ProgressBar::new_spinner());
             b.set_style(ProgressStyle::with_template("{spinner} {prefix:<28} {msg:<24} {elapsed:>4}").unwrap());
             b.set_prefix(id.to_string());
@@ -38,6 +50,9 @@ impl Progress {
 
     /// A line that does not belong to a cell (printed above the bars).
     pub fn println(&self, s: &str) {
+        if quiet() {
+            return;
+        }
         match &self.multi {
             Some(m) => {
                 let _ = m.println(s);
@@ -56,6 +71,7 @@ impl Default for Progress {
 impl CellProgress {
     pub fn stage(&mut self, stage: &str) {
         match &self.bar {
+            _ if quiet() => {}
             Some(b) => b.set_message(stage.to_string()),
             None if self.stage.is_empty() => {
                 eprintln!("[{:7.1}s] {}: {stage}", self.t0.elapsed().as_secs_f64(), self.id)
@@ -74,6 +90,7 @@ impl CellProgress {
 
     pub fn finish(&self, outcome: &str) {
         match &self.bar {
+            _ if quiet() => {}
             Some(b) => b.finish_with_message(outcome.to_string()),
             None => eprintln!("[{:7.1}s] {}: {outcome}", self.t0.elapsed().as_secs_f64(), self.id),
         }

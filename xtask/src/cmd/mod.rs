@@ -27,6 +27,7 @@ mod repro;
 mod run;
 mod setup;
 mod test;
+mod watch;
 
 pub use analyze::Analyze;
 pub use bench::Bench;
@@ -41,6 +42,7 @@ pub use repro::Repro;
 pub use run::Run;
 pub use setup::Setup;
 pub use test::Test;
+pub use watch::Watch;
 
 #[derive(clap::Args)]
 pub struct CacheDir {

@@ -45,6 +45,15 @@ pub struct Run {
 
 impl Run {
     pub fn run(self) -> Result<i32> {
+        let (cell, dir) = self.execute()?;
+        print_cell(&cell);
+        println!("results: {}", dir.display());
+        Ok(cell.verdict.outcome.exit_code())
+    }
+
+    /// The cell, built, booted and judged into a new results folder (`run`, and each round of
+    /// `watch`).
+    pub(super) fn execute(&self) -> Result<(CellResult, PathBuf)> {
         let o = self.opts.options(1);
         let m = o.load_matrix()?;
         let (kernel, kdef) = match &self.kernel {
@@ -52,8 +61,8 @@ impl Run {
             None => m.first_kernel(),
         };
         let mut variant = self.variant(&m, &o.matrix, &kdef)?;
-        if let Some(e) = self.expect {
-            variant.expect = e;
+        if let Some(e) = &self.expect {
+            variant.expect = e.clone();
         }
         if self.cycles.is_some() && self.scenario != Scenario::Soak {
             bail!("--cycles counts the cycles of --scenario soak; give --scenario soak too");
@@ -82,10 +91,30 @@ impl Run {
         cell.mib = self.mib.unwrap_or(m.workload.mib);
         let dir = self.opts.results.stamped(&format!("run-{}", cell.id()))?;
         let results = crate::runner::run_cells(&o, &m, vec![cell], &dir)?;
-        let cell = &results.cells[0];
-        print_cell(cell);
-        println!("results: {}", dir.display());
-        Ok(cell.verdict.outcome.exit_code())
+        let cell = results.cells.into_iter().next().context("interrupted before the cell ran")?;
+        Ok((cell, dir))
+    }
+
+    /// What a change to these files would change in the cell: the variant's patches, rust-ksm
+    /// when it links it, `--kernel-src`, the matrix file.
+    pub(super) fn inputs(&self) -> Result<Vec<PathBuf>> {
+        let o = self.opts.options(1);
+        let m = o.load_matrix()?;
+        let (_, kdef) = match &self.kernel {
+            Some(k) => m.kernel_named(k)?,
+            None => m.first_kernel(),
+        };
+        let v = self.variant(&m, &o.matrix, &kdef)?;
+        let repo = crate::paths::repo_root();
+        let mut paths = v.patch_paths(&repo);
+        paths.extend(v.rust_patch_paths(&repo));
+        if v.rust {
+            paths.push(repo.join("rust-ksm"));
+        }
+        paths.extend(v.kconfig_paths(&repo));
+        paths.extend(o.kernel_src.clone());
+        paths.push(o.matrix.clone());
+        Ok(paths)
     }
 
     /// `--variant`, or an ad hoc one with `--patch` on top (of `--variant`'s patches, if given).
