@@ -153,6 +153,8 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     let (m1, m2) = (away.join("s1"), away.join("s2"));
     std::fs::rename(&s1, &m1).unwrap();
     std::fs::rename(&s2, &m2).unwrap();
+    // A --debug-info cell's vmlinux.
+    std::fs::write(m1.join("arm64-upstream-offline/vmlinux"), b"\x7fELF").unwrap();
     // Given in reverse order: the merge still comes out in plan order.
     let all = merge(&root.join("merged"), &[m2.clone(), m1.clone()], None).unwrap();
     assert_eq!(all.cells.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ids);
@@ -161,6 +163,19 @@ fn shards_merge_wherever_they_are_and_a_missing_one_is_named() {
     let md = std::fs::read_to_string(root.join("merged/summary.md")).unwrap();
     assert!(md.contains("kernels:\n- 6.2.0 — shard 2's\n- 6.1.0 — shard 1's\n"), "{md}");
     assert!(root.join("merged/arm64-prefix-cancel/console.log").exists());
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(
+            ino(&root.join("merged/arm64-upstream-offline/vmlinux")),
+            ino(&m1.join("arm64-upstream-offline/vmlinux")),
+            "the vmlinux is linked, not copied"
+        );
+        assert_ne!(
+            ino(&root.join("merged/arm64-upstream-offline/console.log")),
+            ino(&m1.join("arm64-upstream-offline/console.log"))
+        );
+    }
     let part = merge(&root.join("part"), std::slice::from_ref(&m1), None).unwrap();
     assert_eq!(part.outcome, Outcome::Error);
     assert_eq!(
