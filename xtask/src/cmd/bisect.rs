@@ -510,4 +510,30 @@ mod fixture_tests {
         };
         assert_eq!(commits.iter().map(|c| has_fix(c)).collect::<Vec<_>>(), [true, true, false, false, true, true]);
     }
+
+    /// The suite's bisect check alone, on the real cache (kernel builds and boots: by hand,
+    /// `--ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn the_suite_bisect_check_on_the_real_cache() {
+        let root = crate::paths::repo_root();
+        let o = crate::runner::Options {
+            cache: crate::cache::Cache::locate(None),
+            kernel_src: None,
+            matrix: crate::matrix::default_path(&root),
+            make_jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            jobs: 1,
+            lockout_evidence: true,
+            debug_info: false,
+            console_cap: 64 << 20,
+            guest_fault: None,
+            results_root: crate::paths::results_root(None),
+            bisecting: false,
+        };
+        let m = o.load_matrix().unwrap();
+        let dir = o.results_root.join(format!("{}-bisect-check", crate::util::now_stamp()));
+        let c = super::suite_check(&o, &m, &dir).unwrap();
+        println!("{}", c.detail);
+        assert!(c.ok, "{}", c.detail);
+    }
 }
