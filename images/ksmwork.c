@@ -79,6 +79,18 @@ static unsigned long long read_hex_file(const char *path)
 	return strtoull(buf, NULL, 16);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The whole pagemap range in one read, and /proc/kpageflags once per run of distinct
+ * frames (a merged area maps to a few dozen KSM pages): a syscall per page cost seconds
+ * under s390x emulation.
+ */
 static int report_blocks(const char *when, const char *blocks_file)
 {
 	static unsigned long pages_in[MAX_BLOCKS], ksm_in[MAX_BLOCKS];
@@ -87,40 +99,67 @@ static int report_blocks(const char *when, const char *blocks_file)
 	int pm = open("/proc/self/pagemap", O_RDONLY);
 	int kf = open("/proc/kpageflags", O_RDONLY);
 	unsigned long absent = 0, ksm_total = 0;
+	uint64_t *ents = calloc(npages, 8), *pfns = calloc(npages, 8), *flags = calloc(npages, 8);
+	size_t nuniq = 0;
+	off_t first = (off_t)((uintptr_t)area / page_size) * 8;
 	FILE *out;
 
-	if (!block_bytes || pm < 0 || kf < 0) {
+	if (!block_bytes || pm < 0 || kf < 0 || !ents || !pfns || !flags) {
 		printf("@@KSMH error what=blocks reason=%s\n",
 		       !block_bytes ? "no-block_size_bytes" : strerror(errno));
 		return -1;
 	}
+	if (pread(pm, ents, npages * 8, first) != (ssize_t)(npages * 8))
+		memset(ents, 0, npages * 8);
+	for (size_t p = 0; p < npages; p++)
+		if ((ents[p] & PM_PRESENT) && (ents[p] & PM_PFN_MASK))
+			pfns[nuniq++] = ents[p] & PM_PFN_MASK;
+	qsort(pfns, nuniq, 8, cmp_u64);
+	{
+		size_t u = 0;
+
+		for (size_t i = 0; i < nuniq; i++)
+			if (!u || pfns[i] != pfns[u - 1])
+				pfns[u++] = pfns[i];
+		nuniq = u;
+	}
+	for (size_t i = 0; i < nuniq;) {
+		size_t j = i + 1;
+
+		while (j < nuniq && pfns[j] == pfns[j - 1] + 1)
+			j++;
+		if (pread(kf, flags + i, (j - i) * 8, (off_t)pfns[i] * 8) != (ssize_t)((j - i) * 8))
+			memset(flags + i, 0, (j - i) * 8);
+		i = j;
+	}
 	memset(pages_in, 0, sizeof(pages_in));
 	memset(ksm_in, 0, sizeof(ksm_in));
 	for (size_t p = 0; p < npages; p++) {
-		uint64_t ent = 0, flags = 0;
-		off_t off = (off_t)((uintptr_t)(area + p * page_size) / page_size) * 8;
+		uint64_t ent = ents[p];
 
-		if (pread(pm, &ent, 8, off) != 8 || !(ent & PM_PRESENT) ||
-		    !(ent & PM_PFN_MASK)) {
+		if (!(ent & PM_PRESENT) || !(ent & PM_PFN_MASK)) {
 			absent++;
 			continue;
 		}
 		uint64_t pfn = ent & PM_PFN_MASK;
 		uint64_t block = pfn * page_size / block_bytes;
+		uint64_t *at = bsearch(&pfn, pfns, nuniq, 8, cmp_u64);
 
 		if (block >= MAX_BLOCKS) {
 			absent++;
 			continue;
 		}
 		pages_in[block]++;
-		if (pread(kf, &flags, 8, (off_t)pfn * 8) == 8 &&
-		    (flags >> KPF_KSM) & 1) {
+		if (at && (flags[at - pfns] >> KPF_KSM) & 1) {
 			ksm_in[block]++;
 			ksm_total++;
 		}
 	}
 	close(pm);
 	close(kf);
+	free(ents);
+	free(pfns);
+	free(flags);
 
 	out = blocks_file ? fopen(blocks_file, "w") : NULL;
 	for (unsigned b = 0; b < MAX_BLOCKS; b++) {
