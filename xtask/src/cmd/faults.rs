@@ -142,7 +142,86 @@ pub(super) fn run_faults(o: &Options, dir: &Path) -> Result<Vec<Check>> {
     out.extend(killed_patch_switch(o, &dir.join("patch-switch")).unwrap_or_else(|e| failed("killed patch switch", e)));
     eprintln!("== faults: a guest that floods its console");
     out.extend(flood(o, &dir.join("flood")).map(|c| vec![c]).unwrap_or_else(|e| failed("console flood", e)));
+    eprintln!("== faults: watch, a round per edit, then Ctrl-C");
+    out.extend(watch(o, &dir.join("watch")).map(|c| vec![c]).unwrap_or_else(|e| failed("watch", e)));
     Ok(out)
+}
+
+/// `watch` as a developer uses it: a first round, an edit of its `--patch` file (one byte of
+/// mm/ksm.c's message) starts a second round that names the file and boots the edited kernel;
+/// SIGINT between rounds ends it with exit 0.
+fn watch(o: &Options, dir: &Path) -> Result<Check> {
+    std::fs::create_dir_all(dir)?;
+    let patch = dir.join("candidate.patch");
+    let text =
+        std::fs::read_to_string(crate::paths::repo_root().join("xtask/tests/fixtures/build-stamp/one-byte-ksm.patch"))?;
+    std::fs::write(&patch, &text)?;
+    let results = dir.join("results");
+    let p = patch.display().to_string();
+    let mut args: Vec<String> =
+        ["watch", "--arch", "s390x", "--patch", &p, "--settle-ms", "300"].map(String::from).into();
+    args.extend(o.passthrough_args());
+    args.extend(["--results-dir".into(), results.display().to_string()]);
+    let out = dir.join("watch.out");
+    let g = Group::start(duct::cmd(own_binary()?, &args).stderr_to_stdout().stdout_path(&out).unchecked())
+        .context("starting watch")?;
+    let rounds = |n: usize, limit: Duration| -> Vec<String> {
+        let t = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            let lines: Vec<String> = text.lines().filter(|l| l.starts_with('[')).map(str::to_string).collect();
+            if lines.len() >= n || t.elapsed() > limit || g.handle.try_wait().ok().flatten().is_some() {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let first = rounds(1, Duration::from_secs(900));
+    std::fs::write(&patch, text.replace("+\t\tpr_err(\"Ksm: register", "+\t\tpr_err(\"KSm: register"))?;
+    let both = rounds(2, Duration::from_secs(900));
+    // SAFETY: a signal to the process group we started.
+    unsafe { libc::kill(-g.pgid, libc::SIGINT) };
+    let t = Instant::now();
+    let code = loop {
+        if let Some(o) = g.handle.try_wait()? {
+            break o.status.code();
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = g.handle.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let shas: Vec<Option<String>> = {
+        let mut dirs: Vec<PathBuf> =
+            std::fs::read_dir(&results)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        dirs.iter()
+            .map(|d| {
+                let r: Option<Results> =
+                    std::fs::read(d.join("results.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+                r.and_then(|r| r.cells.first().and_then(|c| c.host.kernel_sha256.clone()))
+            })
+            .collect()
+    };
+    let second = both.get(1).cloned().unwrap_or_default();
+    let ok = first.len() == 1
+        && first[0].contains(": PASS — ")
+        && second.contains("candidate.patch changed: ")
+        && second.contains(": PASS — ")
+        && shas.len() == 2
+        && shas[0].is_some()
+        && shas[0] != shas[1]
+        && code == Some(0);
+    Ok(Check::new(
+        "watch runs a round per edit and stops on Ctrl-C",
+        ok,
+        format!(
+            "rounds: {:?}; kernels of the rounds differ: {}; exit after SIGINT {code:?}",
+            both,
+            shas.len() == 2 && shas[0] != shas[1]
+        ),
+    ))
 }
 
 /// Two runs of different variants on one arch at once: the second waits for the tree (and says
