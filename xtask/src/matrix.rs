@@ -223,6 +223,10 @@ pub struct Mutant {
     /// it may exist only in a newer tree.
     #[serde(default)]
     pub kernel: Option<String>,
+    /// The arches it runs on (default: every arch of the matrix), where its outcome is not
+    /// the same everywhere.
+    #[serde(default)]
+    pub arches: Option<Vec<Arch>>,
 }
 
 fn default_mutant_scenario() -> Scenario {
