@@ -134,7 +134,7 @@ pub fn build(req: &BuildRequest, stage: &mut dyn FnMut(&str)) -> Result<Built> {
     let switched = patches::switch(&tree, &req.src.pristine, &series)?;
     let generation = tree_generation(&tree, synced || switched)?;
     stage("configure");
-    let out = configure(req, &tree)?;
+    let out = configure(req, &tree, &generation)?;
 
     let mut extra: Vec<String> = Vec::new();
     let mut rust_files = Vec::new();
@@ -238,7 +238,7 @@ fn keep_vmlinux(build_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
 
 /// The build tree of the variant's Kconfig fragments, with a `.config` that has every symbol
 /// they ask for (made once per tree: allnoconfig, the fragments merged, olddefconfig).
-fn configure(req: &BuildRequest, tree: &Path) -> Result<PathBuf> {
+fn configure(req: &BuildRequest, tree: &Path, generation: &str) -> Result<PathBuf> {
     let m = req.arch.machine();
     let mut files = kconfig::fragments(req.repo, req.arch, &req.variant.kconfig_paths(req.repo));
     if !req.lockout_evidence {
@@ -267,10 +267,16 @@ fn configure(req: &BuildRequest, tree: &Path) -> Result<PathBuf> {
             .env("CROSS_COMPILE", m.cross_prefix);
         run_logged(merge, &log("merge"), "merge_config.sh")?;
     }
-    // Every build: a patch that adds a Kconfig symbol gets its default here instead of a
-    // prompt (make's own syncconfig would ask), and an unchanged .config is not rewritten.
-    let olddefconfig = make_cmd(m, tree, &out, req.cache, &["olddefconfig".into()]);
-    run_logged(olddefconfig, &req.out_dir.join("kconfig-olddefconfig.log"), "make olddefconfig")?;
+    // After every change of the tree: a patch that adds a Kconfig symbol gets its default here
+    // instead of a prompt (make's own syncconfig would ask), and an unchanged .config is not
+    // rewritten. The same tree generation and fragments as last time: nothing to ask (1.2 s).
+    let synced = out.join(".ksmh-olddefconfig");
+    let want = format!("{generation} {}", frags.hash);
+    if std::fs::read_to_string(&synced).ok().as_deref() != Some(want.as_str()) || !stamp.exists() {
+        let _ = std::fs::remove_file(&synced);
+        let olddefconfig = make_cmd(m, tree, &out, req.cache, &["olddefconfig".into()]);
+        run_logged(olddefconfig, &req.out_dir.join("kconfig-olddefconfig.log"), "make olddefconfig")?;
+    }
     let final_cfg = kconfig::parse(&std::fs::read_to_string(&config).context("reading the final .config")?);
     let mismatches = kconfig::verify(&frags.requested, &final_cfg);
     if !mismatches.is_empty() {
@@ -278,6 +284,7 @@ fn configure(req: &BuildRequest, tree: &Path) -> Result<PathBuf> {
         bail!(dropped_symbols(req, tree, &frags, &config, &mismatches));
     }
     std::fs::write(&stamp, &frags.hash)?;
+    std::fs::write(&synced, &want)?;
     std::fs::copy(&config, req.out_dir.join("config"))?;
     Ok(out)
 }
