@@ -213,11 +213,16 @@ pub fn summarize(markers: &[Marker]) -> GuestReport {
             Event::Selftest => {
                 let case = m.get("case").unwrap_or("?").to_string();
                 let t = m.get("t").and_then(|t| t.parse().ok());
-                if m.get("event") == Some("begin") {
-                    r.selftests.push(SelftestRun { case, started: t, ..SelftestRun::default() });
-                } else if let Some(run) = r.selftests.iter_mut().rev().find(|s| s.case == case) {
-                    run.ended = t;
-                    run.exit = m.get("exit").and_then(|e| e.parse().ok());
+                match m.get("event") {
+                    Some("begin") => r.selftests.push(SelftestRun { case, started: t, ..SelftestRun::default() }),
+                    Some("end") => {
+                        if let Some(run) = r.selftests.iter_mut().rev().find(|s| s.case == case) {
+                            run.ended = t;
+                            run.exit = m.get("exit").and_then(|e| e.parse().ok());
+                        }
+                    }
+                    // `running`: the guest's heartbeat while a quiet case runs; no result.
+                    _ => {}
                 }
             }
             Event::SelftestOut => {

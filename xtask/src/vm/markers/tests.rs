@@ -101,10 +101,12 @@ fn selftest_cases_keep_their_output_lines_whole_and_their_exit() {
 @@KSMH phase name=selftests t=4.10
 @@KSMH selftest case=ksm_tests-merge event=begin t=4.11
 @@KSMH selftest-out case=ksm_tests-merge text=ok 1 Pages were unmerged  (two spaces)
+@@KSMH selftest case=ksm_tests-merge event=running t=4.90
 [    5.000000] some kernel line@@KSMH selftest-out case=ksm_tests-merge text=# SKIP no NUMA: x=1
 @@KSMH selftest case=ksm_tests-merge event=end exit=4 t=5.50
 @@KSMH selftest case=mem-on-off event=begin t=5.51
 @@KSMH selftest-out case=mem-on-off text=
+@@KSMH selftest case=mem-on-off event=running t=35.51
 ";
     let r = summarize(&parse(text));
     assert_eq!(r.selftests.len(), 2);
@@ -112,6 +114,6 @@ fn selftest_cases_keep_their_output_lines_whole_and_their_exit() {
     assert_eq!(a.case, "ksm_tests-merge");
     assert_eq!(a.output, vec!["ok 1 Pages were unmerged  (two spaces)", "# SKIP no NUMA: x=1"]);
     assert_eq!((a.started, a.ended, a.exit), (Some(4.11), Some(5.5), Some(4)));
-    // Begun, never ended: the cell's timeout cut it.
-    assert_eq!((r.selftests[1].exit, r.selftests[1].output.len()), (None, 1));
+    // Begun, never ended (its heartbeat is no end): the cell's timeout cut it.
+    assert_eq!((r.selftests[1].exit, r.selftests[1].ended, r.selftests[1].output.len()), (None, None, 1));
 }
