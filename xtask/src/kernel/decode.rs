@@ -240,14 +240,11 @@ pub fn decode(arch: Arch, vmlinux: &Path, tokens: &[String], cell_dir: &Path) ->
     }
     let prefix = arch.machine().cross_prefix;
     let readelf = format!("{prefix}readelf");
-    let syms = match crate::tools::merged_output(duct::cmd!(&readelf, "--symbols", "--wide", vmlinux)) {
-        Ok((true, out)) => symbols(&out),
-        Ok((false, out)) => {
-            d.error = Some(format!("{readelf} failed: {}", last_line(&out)));
-            return d;
-        }
+    let vm = vmlinux.display().to_string();
+    let syms = match tool_output(&readelf, &["--symbols".into(), "--wide".into(), vm.clone()]) {
+        Ok(out) => symbols(&out),
         Err(e) => {
-            d.error = Some(format!("cannot start {readelf}: {e}"));
+            d.error = Some(e);
             return d;
         }
     };
@@ -255,16 +252,12 @@ pub fn decode(arch: Arch, vmlinux: &Path, tokens: &[String], cell_dir: &Path) ->
     let addr2line = format!("{prefix}addr2line");
     let mut args: Vec<String> =
         ["--functions", "--pretty-print", "--inlines", "--addresses", "--exe"].map(String::from).into();
-    args.push(vmlinux.display().to_string());
+    args.push(vm);
     args.extend(addrs.iter().map(|(_, a)| format!("{a:#x}")));
-    let text = match crate::tools::merged_output(duct::cmd(&addr2line, &args)) {
-        Ok((true, out)) => out,
-        Ok((false, out)) => {
-            d.error = Some(format!("{addr2line} failed: {}", last_line(&out)));
-            return d;
-        }
+    let text = match tool_output(&addr2line, &args) {
+        Ok(out) => out,
         Err(e) => {
-            d.error = Some(format!("cannot start {addr2line}: {e}"));
+            d.error = Some(e);
             return d;
         }
     };
@@ -281,6 +274,15 @@ pub fn decode(arch: Arch, vmlinux: &Path, tokens: &[String], cell_dir: &Path) ->
         d.error = Some(format!("not decoded: {}", missing.join(", ")));
     }
     d
+}
+
+/// A binutils tool's output, or why there is none (it failed: its last line; it did not start).
+fn tool_output(tool: &str, args: &[String]) -> Result<String, String> {
+    match crate::tools::merged_output(duct::cmd(tool, args)) {
+        Ok((true, out)) => Ok(out),
+        Ok((false, out)) => Err(format!("{tool} failed: {}", last_line(&out))),
+        Err(e) => Err(format!("cannot start {tool}: {e}")),
+    }
 }
 
 /// Decodes `tokens` with `<tree>/scripts/faddr2line` (a readelf and an addr2line per frame):
