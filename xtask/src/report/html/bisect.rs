@@ -44,3 +44,49 @@ pub fn page(r: &Report) -> Markup {
 fn short(rev: &str) -> &str {
     &rev[..rev.len().min(12)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bisect::{Mark, Step};
+    use crate::outcome::Outcome;
+
+    #[test]
+    fn the_page_gives_the_answer_and_links_every_step() {
+        let step = |n, rev: &str, outcome, mark| Step {
+            n,
+            rev: rev.into(),
+            subject: format!("subject {n}"),
+            outcome,
+            reason: "why".into(),
+            mark,
+            seconds: 20.0,
+            page: format!("step-0{n}-{}/x/index.html", &rev[..12]),
+        };
+        let mut r = Report {
+            tree: "/src/linux".into(),
+            good: "41285e09802c0000".into(),
+            bad: "5909ef6f162a0000".into(),
+            cell: "s390x-upstream-offline".into(),
+            expect: "clean".into(),
+            steps: vec![
+                step(1, "c94d69774536aaaa", Outcome::Fail, Mark::Bad),
+                step(2, "8df921e4fc2abbbb", Outcome::Error, Mark::Skip),
+            ],
+            answer: Answer::FirstBad { rev: "c94d69774536aaaa".into(), subject: "mm/ksm: the bug".into() },
+            seconds: 200.0,
+        };
+        let html = page(&r).into_string();
+        assert!(
+            html.contains("the first commit where the cell is not clean: c94d69774536aaaa mm/ksm: the bug"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="step-01-c94d69774536/x/index.html""#)
+                && html.contains(r#"href="step-02-8df921e4fc2a/x/index.html""#)
+        );
+        assert!(html.contains(">skip<") && html.contains(r#"href="bisect.log""#));
+        r.answer = Answer::Undecided { revs: vec![("8df921e4fc2abbbb".into(), "subject 2".into())] };
+        assert!(page(&r).into_string().contains("could not decide between these commits"));
+    }
+}
