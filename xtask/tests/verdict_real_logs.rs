@@ -11,6 +11,10 @@ use xtask::matrix::{self, Expectation, Scenario};
 use xtask::verdict::{self, HostFacts, Outcome};
 use xtask::vm::markers;
 
+use real_run::cells;
+
+mod real_run;
+
 fn fixture(cell: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs").join(format!("{cell}.console.log"));
     String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).into_owned()
@@ -73,9 +77,19 @@ fn judge_with(
 fn judge(cell: &str, text: &str) -> verdict::Verdict {
     let m = matrix();
     let c = matrix::plan(&m, &[], &[]).into_iter().find(|c| c.id().to_string() == cell).expect("a cell of the plan");
+    judge_cell(&c, text)
+}
+
+/// The verdict of `c` on `text`, as the runner judges it: its expectation, kernel, selftests
+/// and soak cycles.
+fn judge_cell(c: &matrix::Cell, text: &str) -> verdict::Verdict {
     let analysis = console::analyze_bytes(text.as_bytes());
     let guest = markers::summarize(&markers::parse(text));
     let lockout = lockout::analyze(&guest.trace, &c.variant.must_call);
+    let selftests = c
+        .selftests
+        .as_ref()
+        .map(|p| xtask::selftest::results(p, &guest.selftests, &real_run::absent(c.kernel.name.as_deref())));
     let dimm = c.arch.machine().memory == MemoryMode::DimmHotplug;
     let host =
         HostFacts { qemu_exit: Some(0), dimm_expected: dimm, dimm_removed: dimm.then_some(true), ..Default::default() };
@@ -90,19 +104,12 @@ fn judge(cell: &str, text: &str) -> verdict::Verdict {
         boot_line_seen: boot_line.is_some_and(|l| text.contains(l)),
         known: &[],
         today: "2026-11-26",
-        cell: "test",
+        cell: &c.id().to_string(),
         lockout: Some(&lockout),
         must_call: &c.variant.must_call,
-        selftests: None,
-        cycles: None,
+        selftests: c.selftests.as_ref().zip(selftests.as_deref()),
+        cycles: c.cycles,
     })
-}
-
-/// Every cell of the repo's matrix, in plan order: each has a real console under
-/// tests/fixtures/runs/, so a cell added to the matrix without one fails here.
-fn cells() -> Vec<String> {
-    let m = matrix::load(&matrix::default_path(&xtask::paths::repo_root())).unwrap();
-    matrix::plan(&m, &[], &[]).iter().map(|c| c.id().to_string()).collect()
 }
 
 #[test]
@@ -265,37 +272,7 @@ fn every_real_mutant_log_is_judged_as_the_matrix_says() {
         seen.insert(name.clone());
         let mu = &m.mutants[&name];
         let text = fixture(&id);
-        let analysis = console::analyze_bytes(text.as_bytes());
-        let guest = markers::summarize(&markers::parse(&text));
-        let lockout = lockout::analyze(&guest.trace, &cell.variant.must_call);
-        let selftests = cell
-            .selftests
-            .as_ref()
-            .map(|p| xtask::selftest::results(p, &guest.selftests, &std::collections::BTreeMap::new()));
-        let dimm = cell.arch.machine().memory == MemoryMode::DimmHotplug;
-        let host = HostFacts {
-            qemu_exit: Some(0),
-            dimm_expected: dimm,
-            dimm_removed: dimm.then_some(true),
-            ..Default::default()
-        };
-        let boot_line = cell.variant.boot_line.as_deref();
-        let v = verdict::judge(&verdict::Inputs {
-            expectation: &cell.expectation,
-            scenario: cell.scenario,
-            analysis: &analysis,
-            guest: &guest,
-            host: &host,
-            boot_line,
-            boot_line_seen: boot_line.is_some_and(|l| text.contains(l)),
-            known: &[],
-            today: "2026-11-26",
-            cell: &id,
-            lockout: Some(&lockout),
-            must_call: &cell.variant.must_call,
-            selftests: cell.selftests.as_ref().zip(selftests.as_deref()),
-            cycles: cell.cycles,
-        });
+        let v = judge_cell(&cell, &text);
         assert_eq!(v.outcome, mu.outcome, "{id}: {}", v.reason);
         let failed: Vec<&str> = v.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
         assert!(failed.contains(&mu.check.as_str()), "{id}: {:#?}", v.checks);
