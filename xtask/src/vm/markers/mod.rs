@@ -53,6 +53,10 @@ impl GuestParams<'_> {
             u8::from(self.evidence),
             self.run_word
         );
+        if self.memory == "hotplug" {
+            // The guest waits for every block of the DIMM, so it must know how big it is.
+            s.push_str(&format!(" ksmh.dimm_mib={}", crate::arch::DIMM_MIB));
+        }
         if !self.must_call.is_empty() {
             s.push_str(&format!(" ksmh.must_call={}", self.must_call.join(",")));
         }

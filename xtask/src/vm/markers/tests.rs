@@ -117,3 +117,31 @@ fn selftest_cases_keep_their_output_lines_whole_and_their_exit() {
     // Begun, never ended (its heartbeat is no end): the cell's timeout cut it.
     assert_eq!((r.selftests[1].exit, r.selftests[1].ended, r.selftests[1].output.len()), (None, None, 1));
 }
+
+#[test]
+fn every_parameter_the_host_sets_is_one_the_guest_reads() {
+    let init = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../images/init")).unwrap();
+    let must_call = ["a".to_string(), "b".to_string()];
+    let p = GuestParams {
+        scenario: "soak",
+        mib: 16,
+        memory: "hotplug",
+        evidence: true,
+        run_word: "ksm_run",
+        must_call: &must_call,
+        fault: Some("flood"),
+        selftests: true,
+        cycles: Some(3),
+    };
+    let line = p.cmdline();
+    assert!(line.contains(&format!("ksmh.dimm_mib={}", crate::arch::DIMM_MIB)), "{line}");
+    assert!(line.contains("ksmh.must_call=a,b"), "{line}");
+    for word in line.split(' ') {
+        let key = word.strip_prefix("ksmh.").and_then(|w| w.split_once('=')).map(|(k, _)| k);
+        let key = key.unwrap_or_else(|| panic!("not a ksmh.KEY=VALUE word: {word}"));
+        let read = regex::Regex::new(&format!(r"(?m)^param [A-Z_]+ {key} ")).unwrap();
+        assert!(read.is_match(&init), "images/init never reads ksmh.{key}");
+    }
+    let movable = GuestParams { memory: "movable", ..p };
+    assert!(!movable.cmdline().contains("dimm_mib"));
+}
