@@ -10,10 +10,37 @@ fn re(cell: &'static OnceLock<Regex>, pat: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pat).expect("built-in regex"))
 }
 
-pub(crate) struct Frame {
+/// A code location a console line shows: a call-trace frame, the faulting PC, or a site such as
+/// lockdep's `at: func+0x1/0x2`. The one reader of them: the titles, the HTML's cycle labels and
+/// the `--debug-info` decoder all take theirs from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Normalized for titles: clone suffixes dropped, syscall wrappers as `sys_NAME`.
     pub func: String,
-    /// x86 `? func` (a stale return address the unwinder could not vouch for).
+    /// As printed (`offline_pages.isra.0`): the name the vmlinux's symbol tables know.
+    pub symbol: String,
+    /// `+0xOFF`; None only for arm32's `(func) from ..` form, which prints none.
+    pub offset: Option<u64>,
+    /// `/0xSIZE`: kallsyms' size of the symbol, when printed.
+    pub size: Option<u64>,
+    /// x86 `? func` or powerpc's `(unreliable)`: a stale return address the unwinder could not
+    /// vouch for.
     pub unreliable: bool,
+}
+
+impl Frame {
+    fn of(c: &regex::Captures, unreliable: bool) -> Option<Frame> {
+        let symbol = c.name("fn")?.as_str();
+        let hex = |n: &str| c.name(n).and_then(|m| u64::from_str_radix(m.as_str(), 16).ok());
+        let func = normalize_symbol(symbol);
+        (!func.is_empty()).then(|| Frame {
+            func,
+            symbol: symbol.to_string(),
+            offset: hex("off"),
+            size: hex("len"),
+            unreliable,
+        })
+    }
 }
 
 /// One stack-trace line in any of: x86 ORC (` func+0x1/0x2`), old x86 and s390
@@ -29,35 +56,55 @@ pub(crate) fn parse_frame(text: &str) -> Option<Frame> {
     }
     let main = re(
         &MAIN,
-        r"^\s*(?:<(?:IRQ|EOI|NMI|TASK|SOFTIRQ|#DF)>\s*)?\(?\s*(?:\[<?[0-9a-fA-F]{4,}>?\]\s*)*(?P<q>\?\s+)?(?P<fn>[A-Za-z_$.][\w.$]*)\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?(?:\s|\)|\]|$)",
+        r"^\s*(?:<(?:IRQ|EOI|NMI|TASK|SOFTIRQ|#DF)>\s*)?\(?\s*(?:\[<?[0-9a-fA-F]{4,}>?\]\s*)*(?P<q>\?\s+)?(?P<fn>[A-Za-z_$.][\w.$]*)\+0x(?P<off>[0-9a-fA-F]+)(?:/0x(?P<len>[0-9a-fA-F]+))?(?:\s|\)|\]|$)",
     );
     if let Some(c) = main.captures(text) {
-        let func = normalize_symbol(c.name("fn")?.as_str());
-        let unreliable = c.name("q").is_some() || text.contains("(unreliable)");
-        return (!func.is_empty()).then_some(Frame { func, unreliable });
+        return Frame::of(&c, c.name("q").is_some() || text.contains("(unreliable)"));
     }
     let arm32 = re(
         &ARM32,
-        r"^\s*(?:\[<[0-9a-fA-F]+>\]\s*)?\(?(?P<fn>[A-Za-z_$][\w.$]*)(?:\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+)?\)?\s+from\s+(?:\[<[0-9a-fA-F]+>\]\s*)?\(?[A-Za-z_$][\w.$]*\+0x",
+        r"^\s*(?:\[<[0-9a-fA-F]+>\]\s*)?\(?(?P<fn>[A-Za-z_$][\w.$]*)(?:\+0x(?P<off>[0-9a-fA-F]+)/0x(?P<len>[0-9a-fA-F]+))?\)?\s+from\s+(?:\[<[0-9a-fA-F]+>\]\s*)?\(?[A-Za-z_$][\w.$]*\+0x",
     );
-    let c = arm32.captures(text)?;
-    Some(Frame { func: normalize_symbol(c.name("fn")?.as_str()), unreliable: false })
+    Frame::of(&arm32.captures(text)?, false)
 }
 
 /// The function the CPU was executing: x86 `RIP: 0010:f+0x..` (and `EIP is at`), arm64
 /// `pc : f+0x..`, arm32 `PC is at`, powerpc `NIP [..] f+0x..`, riscv `epc : f+0x..`,
 /// s390 `Krnl PSW : mask addr (f+0x..)`.
-pub(crate) fn parse_pc(t: &str) -> Option<String> {
+pub(crate) fn parse_pc(t: &str) -> Option<Frame> {
     static PC: OnceLock<Regex> = OnceLock::new();
     if !t.contains("+0x") {
         return None;
     }
     let r = re(
         &PC,
-        r"^(?:(?:RIP|EIP|NIP|IP|PC|pc|epc)\s*:?\s*(?:\[?<?[0-9a-fA-F]+>?\]?[:\s]\s*)*|(?:RIP|EIP|PC|pc) is at |Krnl PSW\s*:\s*[0-9a-fA-F]+\s+[0-9a-fA-F]+\s+\()(?P<fn>[A-Za-z_$.][\w.$]*)\+0x",
+        r"^(?:(?:RIP|EIP|NIP|IP|PC|pc|epc)\s*:?\s*(?:\[?<?[0-9a-fA-F]+>?\]?[:\s]\s*)*|(?:RIP|EIP|PC|pc) is at |Krnl PSW\s*:\s*[0-9a-fA-F]+\s+[0-9a-fA-F]+\s+\()(?P<fn>[A-Za-z_$.][\w.$]*)\+0x(?P<off>[0-9a-fA-F]+)(?:/0x(?P<len>[0-9a-fA-F]+))?",
     );
-    let f = normalize_symbol(r.captures(t)?.name("fn")?.as_str());
-    (!f.is_empty()).then_some(f)
+    Frame::of(&r.captures(t)?, false)
+}
+
+/// The code location a raw console line shows, for the decoder and the report pages: its
+/// call-trace frame or PC as the titles read them, else the first `func+0xOFF[/0xSIZE]` on the
+/// line (lockdep's `at: func+0x..`, `WARNING: .. at file:line func+0x..`, arm64's `lr : ..`).
+/// Always with an offset: a frame without one locates nothing.
+pub fn code_frame(raw: &str) -> Option<Frame> {
+    static ANY: OnceLock<Regex> = OnceLock::new();
+    let n = super::normalize::normalize(raw.as_bytes());
+    let text = n.text();
+    if !text.contains("+0x") {
+        return None;
+    }
+    let any = re(&ANY, r"(?:^|[\s(\[])(?P<fn>[A-Za-z_$][\w.$]*)\+0x(?P<off>[0-9a-fA-F]+)(?:/0x(?P<len>[0-9a-fA-F]+))?");
+    parse_frame(text)
+        .or_else(|| parse_pc(text.trim()))
+        .filter(|f| f.offset.is_some())
+        .or_else(|| Frame::of(&any.captures(text)?, false))
+}
+
+/// The call-trace frame of a raw console line (timestamps and caller ids stripped first), as
+/// the titles read it.
+pub fn stack_frame(raw: &str) -> Option<Frame> {
+    parse_frame(super::normalize::normalize(raw.as_bytes()).text())
 }
 
 pub(crate) struct CpuLine {
@@ -271,6 +318,62 @@ mod tests {
     }
 
     #[test]
+    fn one_reader_gives_symbol_offset_and_size_to_every_user() {
+        // (raw console line, symbol as printed, offset, size): real lines of the cells' consoles
+        // (s390x, arm64) and of other arches' formats.
+        let cases = [
+            (
+                "[   12.866781]  [<000000000014f87a>] blocking_notifier_call_chain+0x32/0xa0 ",
+                "blocking_notifier_call_chain",
+                0x32,
+                Some(0xa0),
+            ),
+            ("[    9.431243]  offline_pages.isra.0+0x1b0/0xbe8", "offline_pages.isra.0", 0x1b0, Some(0xbe8)),
+            (
+                "[   10.2] Krnl PSW : 0704c00180000000 000000000090c9a2 (ksm_memory_callback+0x22/0x40)",
+                "ksm_memory_callback",
+                0x22,
+                Some(0x40),
+            ),
+            ("[    4.1] pc : __mutex_lock+0x1c/0x30", "__mutex_lock", 0x1c, Some(0x30)),
+            ("[    4.1] lr : __mutex_lock+0x18/0x30", "__mutex_lock", 0x18, Some(0x30)),
+            (
+                "[   12.1]  #1: 00000000017a2b48 (ksm_thread_mutex/1){+.+.}-{3:3}, at: ksm_memory_callback+0x5c/0x1a0",
+                "ksm_memory_callback",
+                0x5c,
+                Some(0x1a0),
+            ),
+            ("[    3.3] WARNING: CPU: 0 PID: 1 at mm/ksm.c:12 run_store+0x10/0x20", "run_store", 0x10, Some(0x20)),
+            (
+                "[<c010c0d4>] (unwind_backtrace) from [<c0108b0c>] (show_stack+0x10/0x14)",
+                "show_stack",
+                0x10,
+                Some(0x14),
+            ),
+            ("RIP: 0010:foo+0x5", "foo", 5, None),
+            ("  [<0000000000d0f4a2>] ? dump_stack_lvl+0x8a/0xb8", "dump_stack_lvl", 0x8a, Some(0xb8)),
+        ];
+        for (line, symbol, offset, size) in cases {
+            let f = code_frame(line).unwrap_or_else(|| panic!("no code location in {line:?}"));
+            assert_eq!((f.symbol.as_str(), f.offset, f.size), (symbol, Some(offset), size), "{line}");
+        }
+        for line in ["[    1.0] Call Trace:", "  lock(ksm_thread_mutex/1);", "RIP: 0033:0x7f0000001234", "a+0xzz"] {
+            assert_eq!(code_frame(line), None, "{line}");
+        }
+        // The strict reader (titles, cycle labels) takes call-trace lines only, timestamps stripped.
+        let f = stack_frame("[    9.431243]  offline_pages.isra.0+0x1b0/0xbe8").unwrap();
+        assert_eq!((f.func.as_str(), f.unreliable), ("offline_pages", false));
+        assert!(stack_frame("[  12.1]  ? schedule+0x1/0x2").unwrap().unreliable);
+        assert_eq!(
+            stack_frame("[   12.1]  #1: 0000 (ksm_thread_mutex/1){+.+.}-{3:3}, at: ksm_memory_callback+0x5c/0x1a0"),
+            None
+        );
+        // arm32's `(func) from` prints no offset for func: the titles still name it.
+        let f = parse_frame("[<c010c0d4>] (unwind_backtrace) from [<c0108b0c>] (show_stack+0x10/0x14)").unwrap();
+        assert_eq!((f.func.as_str(), f.offset), ("unwind_backtrace", None));
+    }
+
+    #[test]
     fn pc_lines() {
         for (l, f) in [
             ("RIP: 0010:foo+0x5/0x10", "foo"),
@@ -282,7 +385,7 @@ mod tests {
             ("epc : foo+0x10/0x20", "foo"),
             ("Krnl PSW : 0704c00180000000 000000000090c9a2 (foo.isra.0+0x22/0x40)", "foo"),
         ] {
-            assert_eq!(parse_pc(l).as_deref(), Some(f), "{l}");
+            assert_eq!(parse_pc(l).map(|p| p.func).as_deref(), Some(f), "{l}");
         }
         assert_eq!(parse_pc("RIP: 0033:0x7f0000001234"), None);
     }

@@ -62,7 +62,7 @@ pub(crate) fn classify(text: &str) -> Line {
     } else if frames::is_stack_header(t) {
         Line::StackHeader
     } else if let Some(pc) = frames::parse_pc(t) {
-        Line::Pc(pc)
+        Line::Pc(pc.func)
     } else if let Some(c) = frames::parse_cpu_line(t) {
         Line::Cpu(c)
     } else if let Some(inside_trace) = known_body(t) {

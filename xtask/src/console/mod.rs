@@ -146,6 +146,7 @@ mod trace;
 use serde::{Deserialize, Serialize};
 
 pub use cli::run_analyze;
+pub use frames::{code_frame, stack_frame, Frame};
 pub use kind::Kind;
 pub use machine::Analyzer;
 pub use reader::MAX_LINE;

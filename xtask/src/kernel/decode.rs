@@ -44,14 +44,6 @@ impl Decoded {
     }
 }
 
-fn token_re() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r"(?:^|[\s(\[])(?P<fn>[A-Za-z_$][\w.$]*)\+0x(?P<off>[0-9a-fA-F]+)(?:/0x(?P<len>[0-9a-fA-F]+))?")
-            .expect("built-in regex")
-    })
-}
-
 /// `func+0xOFF/0xLEN` with hex in one spelling, so the console's and faddr2line's agree.
 pub fn key(func: &str, off: u64, len: Option<u64>) -> String {
     match len {
@@ -61,11 +53,11 @@ pub fn key(func: &str, off: u64, len: Option<u64>) -> String {
 }
 
 /// The frame a console line shows (`[<addr>] func+0x1/0x2`, `  func+0x1/0x2`, s390's
-/// `Krnl PSW : .. (func+0x1/0x2)`, arm64's `pc : func+0x1/0x2`), as a [`key`].
+/// `Krnl PSW : .. (func+0x1/0x2)`, arm64's `pc : func+0x1/0x2`, lockdep's `at: func+0x..`), as
+/// a [`key`] of the symbol as printed; read by the console's one frame reader.
 pub fn frame_token(line: &str) -> Option<String> {
-    let c = token_re().captures(line)?;
-    let hex = |n: &str| c.name(n).and_then(|m| u64::from_str_radix(m.as_str(), 16).ok());
-    Some(key(c.name("fn")?.as_str(), hex("off")?, hex("len")))
+    let f = crate::console::code_frame(line)?;
+    Some(key(&f.symbol, f.offset?, f.size))
 }
 
 /// Every distinct frame of the lines, in first-seen order.
@@ -120,10 +112,9 @@ pub fn symbols(readelf: &str) -> Vec<Symbol> {
 pub fn addresses(tokens: &[String], syms: &[Symbol]) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     for t in tokens {
-        let Some(c) = token_re().captures(t) else { continue };
-        let hex = |n: &str| c.name(n).and_then(|m| u64::from_str_radix(m.as_str(), 16).ok());
-        let (Some(off), len) = (hex("off"), hex("len")) else { continue };
-        for s in syms.iter().filter(|s| s.name == c["fn"] && len.is_none_or(|l| l == s.size) && off <= s.size) {
+        let Some(f) = crate::console::code_frame(t) else { continue };
+        let (Some(off), len) = (f.offset, f.size) else { continue };
+        for s in syms.iter().filter(|s| s.name == f.symbol && len.is_none_or(|l| l == s.size) && off <= s.size) {
             out.push((t.clone(), s.addr + off));
         }
     }

@@ -92,21 +92,10 @@ fn strip_prefixes(line: &str) -> &str {
     t
 }
 
-/// The function of a stack line (`func+0x1/0x2`, ` [<addr>] func+0x..`), None for unreliable
-/// `?` frames and anything that is not a frame.
+/// The function of a stack line (`func+0x1/0x2`, ` [<addr>] func+0x..`) as the titles name it,
+/// None for unreliable `?` frames and anything that is not a frame.
 pub fn frame_function(line: &str) -> Option<String> {
-    let t = strip_prefixes(line);
-    if t.starts_with('?') {
-        return None;
-    }
-    let word = t.split_whitespace().next()?;
-    let (name, off) = word.split_once('+')?;
-    if !off.starts_with("0x") || name.is_empty() {
-        return None;
-    }
-    // Compiler clones (`.isra.0`, `.constprop.0`, `.cold`) are the same function to a reader.
-    let name = name.split('.').next().unwrap_or(name);
-    name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_').then(|| name.to_string())
+    crate::console::stack_frame(line).filter(|f| !f.unreliable).map(|f| f.func)
 }
 
 /// Each `-> #k` link's site in printed order: the first frame of its trace that the analyzer's
