@@ -516,20 +516,7 @@ mod fixture_tests {
     #[test]
     #[ignore]
     fn the_suite_bisect_check_on_the_real_cache() {
-        let root = crate::paths::repo_root();
-        let o = crate::runner::Options {
-            cache: crate::cache::Cache::locate(None),
-            kernel_src: None,
-            matrix: crate::matrix::default_path(&root),
-            make_jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-            jobs: 1,
-            lockout_evidence: true,
-            debug_info: false,
-            console_cap: 64 << 20,
-            guest_fault: None,
-            results_root: crate::paths::results_root(None),
-            bisecting: false,
-        };
+        let o = crate::cmd::default_options();
         let m = o.load_matrix().unwrap();
         let dir = o.results_root.join(format!("{}-bisect-check", crate::util::now_stamp()));
         let c = super::suite_check(&o, &m, &dir).unwrap();

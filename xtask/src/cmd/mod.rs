@@ -131,6 +131,18 @@ impl KernelOpts {
     }
 }
 
+/// The runner's options as a command given no flags has them (the ignored tests that run one
+/// of the suite's checks alone on the real cache).
+#[cfg(test)]
+pub(crate) fn default_options() -> runner::Options {
+    #[derive(clap::Parser)]
+    struct NoFlags {
+        #[command(flatten)]
+        kernel: KernelOpts,
+    }
+    <NoFlags as clap::Parser>::parse_from(["xtask"]).kernel.options(1)
+}
+
 /// The options of the commands that run several cells: which, how many at once, and how.
 #[derive(clap::Args)]
 pub struct CellsOpts {
