@@ -516,11 +516,6 @@ mod fixture_tests {
     #[test]
     #[ignore]
     fn the_suite_bisect_check_on_the_real_cache() {
-        let o = crate::cmd::default_options();
-        let m = o.load_matrix().unwrap();
-        let dir = o.results_root.join(format!("{}-bisect-check", crate::util::now_stamp()));
-        let c = super::suite_check(&o, &m, &dir).unwrap();
-        println!("{}", c.detail);
-        assert!(c.ok, "{}", c.detail);
+        crate::cmd::run_check_on_the_real_cache("bisect-check", super::suite_check);
     }
 }

@@ -131,16 +131,29 @@ impl KernelOpts {
     }
 }
 
-/// The runner's options as a command given no flags has them (the ignored tests that run one
-/// of the suite's checks alone on the real cache).
+/// One of the suite's checks alone, for real, on this machine's cache (the ignored tests that
+/// run a check by hand: `cargo test -p xtask --lib NAME -- --ignored --nocapture`): `check`
+/// gets the options a command given no flags has, the matrix and a fresh results folder.
 #[cfg(test)]
-pub(crate) fn default_options() -> runner::Options {
+pub(crate) fn run_check_on_the_real_cache(
+    tag: &str,
+    check: impl FnOnce(
+        &runner::Options,
+        &crate::matrix::MatrixFile,
+        &std::path::Path,
+    ) -> anyhow::Result<crate::verdict::Check>,
+) {
     #[derive(clap::Parser)]
     struct NoFlags {
         #[command(flatten)]
         kernel: KernelOpts,
     }
-    <NoFlags as clap::Parser>::parse_from(["xtask"]).kernel.options(1)
+    let o = <NoFlags as clap::Parser>::parse_from(["xtask"]).kernel.options(1);
+    let m = o.load_matrix().unwrap();
+    let dir = o.results_root.join(format!("{}-{tag}", crate::util::now_stamp()));
+    let c = check(&o, &m, &dir).unwrap();
+    println!("{}", c.detail);
+    assert!(c.ok, "{}", c.detail);
 }
 
 /// The options of the commands that run several cells: which, how many at once, and how.

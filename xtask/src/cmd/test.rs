@@ -482,25 +482,18 @@ mod tests {
     #[test]
     #[ignore]
     fn the_error_paths_on_the_real_cache() {
-        let o = crate::cmd::default_options();
-        let m = o.load_matrix().unwrap();
-        let dir = o.results_root.join(format!("{}-error-paths", crate::util::now_stamp()));
-        let checks = super::error_paths(&o, &m, &dir).unwrap();
-        let failed = crate::cmd::faults::print(&checks);
-        assert_eq!(failed, 0, "{failed} error path(s) failed");
+        crate::cmd::run_check_on_the_real_cache("error-paths", |o, m, dir| {
+            let checks = super::error_paths(o, m, dir)?;
+            let failed = crate::cmd::faults::print(&checks);
+            Ok(Check::new("error paths", failed == 0, format!("{failed} of {} failed", checks.len())))
+        });
     }
 
-    /// The `--debug-info` check alone, for real, on every arch (`cargo test -p xtask --lib
-    /// the_debug_info_check_on_the_real_cache -- --ignored --nocapture`).
+    /// The `--debug-info` check alone, for real, on every arch (`--ignored --nocapture`).
     #[test]
     #[ignore]
     fn the_debug_info_check_on_the_real_cache() {
-        let o = crate::cmd::default_options();
-        let m = o.load_matrix().unwrap();
-        let dir = o.results_root.join(format!("{}-debug-info-check", crate::util::now_stamp()));
-        let c = super::debug_info_check(&o, &m, &dir).unwrap();
-        println!("{}", c.detail);
-        assert!(c.ok, "{}", c.detail);
+        crate::cmd::run_check_on_the_real_cache("debug-info-check", super::debug_info_check);
     }
 
     /// The broken inputs are broken in the way the error paths expect (the kernel-side ones
