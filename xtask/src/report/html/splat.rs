@@ -115,7 +115,7 @@ pub fn link_sites(lines: &[&str]) -> Vec<Option<String>> {
         } else if t.starts_with("-> #") {
             sites.push(None);
         } else if let Some(last @ None) = sites.last_mut() {
-            *last = frame_function(t).filter(|f| !crate::console::is_skipped(f));
+            *last = frame_function(l).filter(|f| !crate::console::is_skipped(f));
         }
     }
     sites
